@@ -1,0 +1,16 @@
+//! sea-orm entities, one module per table. Plain data, no rules: the rules
+//! live in the gateway's `domain` layer.
+//!
+//! Table names are the plural ones the data model fixes (`users`, `articles`,
+//! ...) so tools outside the project can read the same database; the modules
+//! are singular, one row's worth of meaning each.
+
+pub mod article;
+pub mod article_tag;
+pub mod comment;
+pub mod favorite;
+pub mod follow;
+pub mod prelude;
+pub mod setting;
+pub mod tag;
+pub mod user;

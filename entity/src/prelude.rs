@@ -1,0 +1,10 @@
+//! Every entity under a distinct name, for `use entity::prelude::*`.
+
+pub use super::article::Entity as Article;
+pub use super::article_tag::Entity as ArticleTag;
+pub use super::comment::Entity as Comment;
+pub use super::favorite::Entity as Favorite;
+pub use super::follow::Entity as Follow;
+pub use super::setting::Entity as Setting;
+pub use super::tag::Entity as Tag;
+pub use super::user::Entity as User;

@@ -1,0 +1,70 @@
+//! The database schema, as migrations that run on SQLite and PostgreSQL alike.
+//!
+//! Never edit a migration that has run somewhere: add a new one.
+
+// `MigrationTrait` is an `async_trait` whose signatures elide `SchemaManager`'s
+// lifetime; spelling it out makes the impls stop matching the trait.
+#![allow(elided_lifetimes_in_paths)]
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20260101_000001_create_users;
+mod m20260101_000002_create_follows;
+mod m20260101_000003_create_articles_and_tags;
+mod m20260101_000004_create_favorites;
+mod m20260101_000005_create_comments;
+mod m20260101_000006_create_settings;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20260101_000001_create_users::Migration),
+            Box::new(m20260101_000002_create_follows::Migration),
+            Box::new(m20260101_000003_create_articles_and_tags::Migration),
+            Box::new(m20260101_000004_create_favorites::Migration),
+            Box::new(m20260101_000005_create_comments::Migration),
+            Box::new(m20260101_000006_create_settings::Migration),
+        ]
+    }
+}
+
+/// A `timestamp with time zone` column: `timestamptz` on PostgreSQL, an
+/// RFC 3339 text on SQLite (whose fixed `+00:00` offset sorts as time does).
+fn utc_timestamp(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name)
+        .timestamp_with_time_zone()
+        .not_null()
+        .take()
+}
+
+/// A 64-bit surrogate key: `bigserial` on PostgreSQL, the rowid on SQLite.
+fn id_column() -> ColumnDef {
+    ColumnDef::new("id")
+        .big_integer()
+        .not_null()
+        .auto_increment()
+        .primary_key()
+        .take()
+}
+
+/// A foreign key that goes away with the row it points at.
+fn cascade(from: (&'static str, &'static str), to: &'static str) -> ForeignKeyCreateStatement {
+    ForeignKey::create()
+        .name(format!("fk_{}_{}", from.0, from.1))
+        .from(from.0, from.1)
+        .to(to, "id")
+        .on_delete(ForeignKeyAction::Cascade)
+        .take()
+}
+
+/// A counter kept in the same transaction as the rows it counts.
+fn counter(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name)
+        .big_integer()
+        .not_null()
+        .default(0)
+        .take()
+}

@@ -1,0 +1,166 @@
+//! Settings from flags, the environment, or a `.env` file, in that order of
+//! precedence. Every setting has a default that makes the first run work:
+//! a SQLite file in the working directory, 127.0.0.1:8080, a generated secret.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::http::HeaderValue;
+use clap::{ArgAction, Args, Parser, Subcommand};
+use secrecy::SecretString;
+
+use crate::telemetry::LogFormat;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "conduit-gateway",
+    version,
+    about = "GraphQL API gateway for the Conduit publishing platform"
+)]
+pub struct Cli {
+    /// Log lines as readable text or as JSON objects.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t, global = true)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (GraphQL at /graphql, GraphiQL at /), migrating first.
+    Serve(Box<Config>),
+    /// Apply pending database migrations, then exit.
+    Migrate(DatabaseArgs),
+    /// Print the GraphQL schema (SDL) to standard output.
+    Schema,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct DatabaseArgs {
+    /// Where the data lives: `sqlite://FILE?mode=rwc` (created when missing)
+    /// or `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://conduit.db?mode=rwc",
+        value_parser = parse_database_url
+    )]
+    pub database_url: String,
+
+    /// The most database connections this process keeps open.
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_max_connections: u32,
+}
+
+/// Everything `serve` needs. Tests build it with `Config::try_parse_from`,
+/// with port 0 and a database of their own.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "serve")]
+pub struct Config {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Address and port to listen on (port 0 picks a free one).
+    #[arg(long, env = "LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Secret that signs bearer tokens. When unset, one is generated once and
+    /// kept in the database, so tokens survive restarts and every instance on
+    /// the same database accepts them.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    pub jwt_secret: Option<SecretString>,
+
+    /// How long a token stays valid, in hours.
+    #[arg(long, env = "TOKEN_TTL_HOURS", default_value_t = 24 * 7, value_parser = clap::value_parser!(u64).range(1..=24 * 365))]
+    pub token_ttl_hours: u64,
+
+    /// Browser origins allowed to call the API (comma-separated, e.g.
+    /// `https://app.example.com,http://localhost:3000`), or `*` for any.
+    /// Empty: same-origin only.
+    #[arg(long = "cors-origin", env = "CORS_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
+    pub cors_origins: Vec<HeaderValue>,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=64 * 1024 * 1024))]
+    pub max_body_bytes: u64,
+
+    /// Deepest selection nesting a query may have.
+    #[arg(long, env = "MAX_QUERY_DEPTH", default_value_t = 16, value_parser = clap::value_parser!(u32).range(2..=100))]
+    pub max_query_depth: u32,
+
+    /// Highest complexity a query may have: each field counts 1, and a
+    /// connection multiplies what it selects by the page size it asks for.
+    #[arg(long, env = "MAX_QUERY_COMPLEXITY", default_value_t = 50_000, value_parser = clap::value_parser!(u32).range(10..))]
+    pub max_query_complexity: u32,
+
+    /// Seconds a request may take before it is answered with a timeout.
+    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout_secs: u64,
+
+    /// Do not apply pending migrations on start.
+    #[arg(long, env = "NO_MIGRATE", action = ArgAction::SetTrue)]
+    pub no_migrate: bool,
+}
+
+impl Config {
+    pub fn token_ttl(&self) -> Duration {
+        Duration::from_secs(self.token_ttl_hours * 3600)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+}
+
+fn parse_database_url(value: &str) -> Result<String, String> {
+    if value.starts_with("sqlite:")
+        || value.starts_with("postgres://")
+        || value.starts_with("postgresql://")
+    {
+        Ok(value.to_owned())
+    } else {
+        Err("expected sqlite://FILE?mode=rwc or postgres://USER@HOST/DATABASE".to_owned())
+    }
+}
+
+fn parse_secret(value: &str) -> Result<SecretString, String> {
+    // HS256 wants at least as many key bytes as the hash has (RFC 7518 §3.2).
+    if value.len() < 32 {
+        return Err("must be at least 32 characters".to_owned());
+    }
+    Ok(SecretString::from(value.to_owned()))
+}
+
+fn parse_origin(value: &str) -> Result<HeaderValue, String> {
+    let value = value.trim().trim_end_matches('/');
+    let valid = value == "*"
+        || ((value.starts_with("http://") || value.starts_with("https://"))
+            && !value["https://".len().min(value.len())..].contains('/'));
+    if !valid {
+        return Err(format!(
+            "{value:?} is not an origin like https://app.example.com or *"
+        ));
+    }
+    HeaderValue::from_str(value).map_err(|_| format!("{value:?} is not a valid origin"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_scheme_host_and_port_only() {
+        assert!(parse_origin("https://app.example.com").is_ok());
+        assert!(parse_origin("http://localhost:3000/").is_ok());
+        assert!(parse_origin("*").is_ok());
+        assert!(parse_origin("app.example.com").is_err());
+        assert!(parse_origin("https://app.example.com/path").is_err());
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        assert!(parse_secret("short").is_err());
+        assert!(parse_secret(&"x".repeat(32)).is_ok());
+    }
+}

@@ -1,0 +1,76 @@
+//! Connecting to the database and migrating it. One code path for SQLite and
+//! PostgreSQL; the few settings that differ are here and nowhere else.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+
+use crate::config::DatabaseArgs;
+
+/// Opens a connection pool.
+///
+/// # Implementation notes
+/// SQLite runs in WAL mode so readers never wait for the writer, with a busy
+/// timeout so concurrent writers queue instead of failing; `synchronous =
+/// NORMAL` is the documented safe pairing with WAL (a power cut may lose the
+/// last commits, never corrupt the file).
+pub async fn connect(args: &DatabaseArgs) -> anyhow::Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(args.database_url.clone());
+    options
+        .max_connections(args.db_max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|opts| {
+            opts.create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    Database::connect(options)
+        .await
+        .with_context(|| format!("cannot open the database at {}", redact(&args.database_url)))
+}
+
+/// Applies every pending migration.
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    Migrator::up(db, None)
+        .await
+        .context("cannot migrate the database")?;
+    tracing::info!("database schema is up to date");
+    Ok(())
+}
+
+/// The URL without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redact_hides_only_the_password() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact("sqlite://conduit.db?mode=rwc"),
+            "sqlite://conduit.db?mode=rwc"
+        );
+    }
+}

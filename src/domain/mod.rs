@@ -1,0 +1,33 @@
+//! The rules of Conduit: validation, authorization, transactions, and what
+//! happens on each action. Functions take `&impl ConnectionTrait`, so the same
+//! code runs on the pool and inside a transaction. No GraphQL, no HTTP here.
+
+pub mod error;
+pub mod settings;
+pub mod time;
+pub mod users;
+pub mod validate;
+
+pub use error::{Error, FieldErrors, Result};
+
+use sea_orm::{
+    AccessMode, DatabaseConnection, DatabaseTransaction, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
+};
+
+/// Starts a transaction for a write.
+///
+/// # Implementation notes
+/// On SQLite the transaction takes the write lock at `BEGIN IMMEDIATE`: a
+/// deferred transaction that reads first and writes later can find another
+/// writer in its way and fail at once with "database is locked", which the
+/// busy timeout does not cover. PostgreSQL ignores the SQLite mode.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction> {
+    Ok(db
+        .begin_with_options(TransactionOptions {
+            access_mode: Some(AccessMode::ReadWrite),
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?)
+}

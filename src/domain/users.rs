@@ -1,0 +1,214 @@
+//! Accounts: signing up, signing in, changing one's own profile, and finding
+//! users by id or name.
+
+use entity::user;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, DatabaseConnection, IntoActiveModel};
+
+use super::error::OnConstraint;
+use super::validate::{self, Checks};
+use super::{Error, Result, time};
+use crate::auth::password;
+
+/// What `signUp` receives, unchecked.
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub password: String,
+}
+
+/// What `updateViewer` receives, unchecked: `None` leaves a field as it is.
+#[derive(Default)]
+pub struct UserPatch {
+    pub email: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub bio: Option<String>,
+    pub image: Option<String>,
+}
+
+/// Creates an account.
+///
+/// # Errors
+/// BAD_USER_INPUT for invalid fields (all of them at once); CONFLICT when the
+/// username or email is taken, also when two sign-ups race for it (the
+/// unique index decides, not the pre-check).
+#[tracing::instrument(skip_all, fields(username = %input.username))]
+pub async fn sign_up(db: &DatabaseConnection, input: NewUser) -> Result<user::Model> {
+    let mut checks = Checks::default();
+    let username = checks.check("username", validate::username(&input.username));
+    let email = checks.check("email", validate::email(&input.email));
+    let password = checks.check("password", validate::password(&input.password));
+    checks.finish()?;
+    let (username, email, password) = (
+        username.expect("BUG: checked"),
+        email.expect("BUG: checked"),
+        password.expect("BUG: checked"),
+    );
+
+    ensure_available(db, Some(&username), Some(&email), None).await?;
+    let password_hash = password::hash(password).await?;
+    let now = time::now();
+    user::ActiveModel {
+        username: Set(username),
+        email: Set(email),
+        password_hash: Set(password_hash),
+        bio: Set(None),
+        image: Set(None),
+        followers_count: Set(0),
+        following_count: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .on_unique_violation(taken)
+}
+
+/// The account whose email and password match.
+///
+/// # Errors
+/// UNAUTHENTICATED when either is wrong, with one message for both, and in
+/// the same time for both, so the answer does not reveal which emails exist.
+#[tracing::instrument(skip_all)]
+pub async fn sign_in(
+    db: &impl ConnectionTrait,
+    email: &str,
+    password: &str,
+) -> Result<user::Model> {
+    let mut checks = Checks::default();
+    let email = checks.check("email", validate::email(email));
+    if password.is_empty() {
+        checks.check::<()>("password", Err("must not be empty".into()));
+    }
+    checks.finish()?;
+    let email = email.expect("BUG: checked");
+
+    let found = user::Entity::find()
+        .filter(user::Column::Email.eq(email))
+        .one(db)
+        .await?;
+    let stored_hash = found.as_ref().map_or_else(
+        || password::decoy_hash().to_owned(),
+        |user| user.password_hash.clone(),
+    );
+    let matches = password::verify(password.to_owned(), stored_hash).await?;
+    match found {
+        Some(user) if matches => Ok(user),
+        _ => Err(Error::Unauthenticated(
+            "email or password is incorrect".into(),
+        )),
+    }
+}
+
+/// Changes the caller's own account.
+///
+/// # Errors
+/// BAD_USER_INPUT for invalid fields; CONFLICT for a username or email that
+/// someone else has; UNAUTHENTICATED if the account no longer exists.
+#[tracing::instrument(skip_all, fields(user_id))]
+pub async fn update(
+    db: &DatabaseConnection,
+    user_id: i64,
+    patch: UserPatch,
+) -> Result<user::Model> {
+    let mut checks = Checks::default();
+    let username = checks.check_opt("username", patch.username, |v| validate::username(&v));
+    let email = checks.check_opt("email", patch.email, |v| validate::email(&v));
+    let password = checks.check_opt("password", patch.password, |v| validate::password(&v));
+    let bio = checks.check_opt("bio", patch.bio, |v| {
+        validate::optional_text(&v, validate::BIO_MAX)
+    });
+    let image = checks.check_opt("image", patch.image, |v| validate::optional_url(&v));
+    checks.finish()?;
+
+    let current = find_by_id(db, user_id)
+        .await?
+        .ok_or_else(Error::unauthenticated)?;
+    ensure_available(db, username.as_deref(), email.as_deref(), Some(user_id)).await?;
+    let password_hash = match password {
+        Some(password) => Some(password::hash(password).await?),
+        None => None,
+    };
+
+    let mut model = current.into_active_model();
+    if let Some(username) = username {
+        model.username = Set(username);
+    }
+    if let Some(email) = email {
+        model.email = Set(email);
+    }
+    if let Some(hash) = password_hash {
+        model.password_hash = Set(hash);
+    }
+    if let Some(bio) = bio {
+        model.bio = Set(bio);
+    }
+    if let Some(image) = image {
+        model.image = Set(image);
+    }
+    model.updated_at = Set(time::now());
+    // One UPDATE statement: it applies whole or not at all.
+    model.update(db).await.on_unique_violation(taken)
+}
+
+pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<user::Model>> {
+    Ok(user::Entity::find_by_id(id).one(db).await?)
+}
+
+pub async fn find_by_username(
+    db: &impl ConnectionTrait,
+    username: &str,
+) -> Result<Option<user::Model>> {
+    Ok(user::Entity::find()
+        .filter(user::Column::Username.eq(username))
+        .one(db)
+        .await?)
+}
+
+/// CONFLICT naming every requested value that another account already has.
+async fn ensure_available(
+    db: &impl ConnectionTrait,
+    username: Option<&str>,
+    email: Option<&str>,
+    except: Option<i64>,
+) -> Result<()> {
+    let mut taken_fields = Vec::new();
+    if let Some(username) = username
+        && find_by_username(db, username)
+            .await?
+            .is_some_and(|u| Some(u.id) != except)
+    {
+        taken_fields.push("username");
+    }
+    if let Some(email) = email {
+        let owner = user::Entity::find()
+            .filter(user::Column::Email.eq(email))
+            .one(db)
+            .await?;
+        if owner.is_some_and(|u| Some(u.id) != except) {
+            taken_fields.push("email");
+        }
+    }
+    if taken_fields.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Conflict(
+        taken_fields
+            .into_iter()
+            .map(|field| (field.to_owned(), vec![format!("this {field} is taken")]))
+            .collect(),
+    ))
+}
+
+/// Which unique value a violation is about. Both backends name the column
+/// in the message (PostgreSQL as `users_email_key`, SQLite as `users.email`).
+fn taken(message: &str) -> Error {
+    let field = if message.contains("email") {
+        "email"
+    } else {
+        "username"
+    };
+    Error::conflict(field, format!("this {field} is taken"))
+}

@@ -1,0 +1,158 @@
+//! Users: the `User` type, accounts (`signUp`, `signIn`, `viewer`,
+//! `updateViewer`) and profiles (`user`).
+
+use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::user;
+
+use super::ids::{self, Kind};
+use super::viewer::ContextExt as _;
+use crate::domain::users::{self as domain_users, NewUser, UserPatch};
+
+/// A person on Conduit: an author, a reader, or both.
+pub struct User(pub user::Model);
+
+#[Object]
+impl User {
+    async fn id(&self) -> ID {
+        ids::encode(Kind::User, self.0.id)
+    }
+
+    async fn username(&self) -> &str {
+        &self.0.username
+    }
+
+    /// The user's own email: null for every caller but the user.
+    async fn email(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        let is_self = ctx.viewer().id()? == Some(self.0.id);
+        Ok(is_self.then_some(self.0.email.as_str()))
+    }
+
+    async fn bio(&self) -> Option<&str> {
+        self.0.bio.as_deref()
+    }
+
+    async fn image(&self) -> Option<&str> {
+        self.0.image.as_deref()
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn followers_count(&self) -> i64 {
+        self.0.followers_count
+    }
+
+    async fn following_count(&self) -> i64 {
+        self.0.following_count
+    }
+}
+
+/// A signed-in session: the bearer token to send as `Authorization: Bearer
+/// <token>`, and the account it belongs to.
+#[derive(SimpleObject)]
+pub struct AuthPayload {
+    token: String,
+    user: User,
+}
+
+#[derive(InputObject)]
+pub struct SignUpInput {
+    /// 1 to 32 letters, digits, '_' or '-'.
+    username: String,
+    email: String,
+    /// At least 8 characters.
+    password: String,
+}
+
+#[derive(InputObject)]
+pub struct SignInInput {
+    email: String,
+    password: String,
+}
+
+/// Fields left out (or null) stay as they are.
+#[derive(InputObject)]
+pub struct UpdateViewerInput {
+    email: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    /// An empty string removes the bio.
+    bio: Option<String>,
+    /// An http(s) URL; an empty string removes the image.
+    image: Option<String>,
+}
+
+#[derive(Default)]
+pub struct UserQuery;
+
+#[Object]
+impl UserQuery {
+    /// The caller, or null when anonymous.
+    async fn viewer(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let Some(id) = ctx.viewer().id()? else {
+            return Ok(None);
+        };
+        // A valid token for an account that no longer exists is refused,
+        // not anonymous.
+        let user = domain_users::find_by_id(&ctx.services().db, id)
+            .await?
+            .ok_or_else(crate::domain::Error::unauthenticated)?;
+        Ok(Some(User(user)))
+    }
+
+    async fn user(&self, ctx: &Context<'_>, username: String) -> Result<Option<User>> {
+        Ok(
+            domain_users::find_by_username(&ctx.services().db, &username)
+                .await?
+                .map(User),
+        )
+    }
+}
+
+#[derive(Default)]
+pub struct UserMutation;
+
+#[Object]
+impl UserMutation {
+    async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<AuthPayload> {
+        let services = ctx.services();
+        let user = domain_users::sign_up(
+            &services.db,
+            NewUser {
+                username: input.username,
+                email: input.email,
+                password: input.password,
+            },
+        )
+        .await?;
+        Ok(AuthPayload {
+            token: services.tokens.issue(user.id),
+            user: User(user),
+        })
+    }
+
+    async fn sign_in(&self, ctx: &Context<'_>, input: SignInInput) -> Result<AuthPayload> {
+        let services = ctx.services();
+        let user = domain_users::sign_in(&services.db, &input.email, &input.password).await?;
+        Ok(AuthPayload {
+            token: services.tokens.issue(user.id),
+            user: User(user),
+        })
+    }
+
+    async fn update_viewer(&self, ctx: &Context<'_>, input: UpdateViewerInput) -> Result<User> {
+        let user_id = ctx.viewer().require()?;
+        let patch = UserPatch {
+            email: input.email,
+            username: input.username,
+            password: input.password,
+            bio: input.bio,
+            image: input.image,
+        };
+        Ok(User(
+            domain_users::update(&ctx.services().db, user_id, patch).await?,
+        ))
+    }
+}

@@ -1,0 +1,76 @@
+//! Who is asking: read from the `Authorization` header (HTTP) or the
+//! `authorization` field of `connection_init` (WebSocket), once per request.
+
+use async_graphql::Context;
+
+use crate::auth::token::{TokenError, Tokens};
+use crate::domain;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Viewer {
+    Anonymous,
+    User(i64),
+    /// A token was sent and refused. Kept instead of failing the request, so
+    /// `signIn` still works for a client holding an expired token; every
+    /// field that asks who the caller is answers UNAUTHENTICATED.
+    Refused(TokenError),
+}
+
+impl Viewer {
+    /// Reads `Bearer <token>` or `Token <token>` (schemes are case-blind).
+    /// No header, or an empty one, is anonymous; anything else that is not a
+    /// valid token is refused, never silently anonymous.
+    pub fn from_authorization(value: Option<&str>, tokens: &Tokens) -> Self {
+        let value = value.map(str::trim).unwrap_or_default();
+        if value.is_empty() {
+            return Viewer::Anonymous;
+        }
+        let token = value.split_once(' ').and_then(|(scheme, token)| {
+            let scheme_ok =
+                scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token");
+            scheme_ok.then(|| token.trim())
+        });
+        match token.map(|token| tokens.verify(token)) {
+            Some(Ok(user_id)) => Viewer::User(user_id),
+            Some(Err(error)) => Viewer::Refused(error),
+            None => Viewer::Refused(TokenError::Invalid),
+        }
+    }
+
+    /// The caller's id, or `None` when anonymous.
+    ///
+    /// # Errors
+    /// UNAUTHENTICATED when the caller sent a token that was refused.
+    pub fn id(&self) -> domain::Result<Option<i64>> {
+        match self {
+            Viewer::Anonymous => Ok(None),
+            Viewer::User(id) => Ok(Some(*id)),
+            Viewer::Refused(error) => Err(domain::Error::Unauthenticated(error.to_string())),
+        }
+    }
+
+    /// The caller's id, where signing in is required.
+    pub fn require(&self) -> domain::Result<i64> {
+        self.id()?.ok_or_else(domain::Error::unauthenticated)
+    }
+}
+
+/// Shortcuts for resolvers.
+pub trait ContextExt {
+    fn viewer(&self) -> Viewer;
+    fn services(&self) -> &super::Services;
+}
+
+impl ContextExt for Context<'_> {
+    fn viewer(&self) -> Viewer {
+        // Every request gets a viewer from the HTTP or WebSocket layer; a
+        // request built elsewhere (the schema printer) is anonymous.
+        self.data_opt::<Viewer>()
+            .copied()
+            .unwrap_or(Viewer::Anonymous)
+    }
+
+    fn services(&self) -> &super::Services {
+        self.data_unchecked::<super::Services>()
+    }
+}

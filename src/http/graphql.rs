@@ -1,0 +1,122 @@
+//! GraphQL over HTTP: POST for everything, GET for queries only (a mutation
+//! by GET is 405, as the GraphQL-over-HTTP spec says, so a link or a prefetch
+//! can never change data). Batches (a JSON array) work on POST.
+
+use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::{BatchRequest, ParseRequestError};
+use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::AppState;
+use crate::graphql::Viewer;
+
+pub(super) async fn post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: GraphQLBatchRequest<Rejection>,
+) -> Response {
+    execute(&state, &headers, request.into_inner()).await
+}
+
+pub(super) async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: GraphQLBatchRequest<Rejection>,
+) -> Response {
+    let batch = request.into_inner();
+    if batch.iter().any(is_mutation) {
+        let mut response = error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "mutations must be sent with POST",
+            "BAD_REQUEST",
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+        return response;
+    }
+    execute(&state, &headers, batch).await
+}
+
+async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let viewer = match headers.get(header::AUTHORIZATION) {
+        // A header that is not even text is as bad as a bad token.
+        Some(_) if authorization.is_none() => {
+            Viewer::Refused(crate::auth::token::TokenError::Invalid)
+        }
+        _ => Viewer::from_authorization(authorization, &state.tokens),
+    };
+    let batch = batch.data(viewer);
+    GraphQLResponse::from(state.schema.execute_batch(batch).await).into_response()
+}
+
+/// Whether a request's chosen operation is a mutation. A document that does
+/// not parse is not one: executing it reports the parse error.
+fn is_mutation(request: &async_graphql::Request) -> bool {
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+        return false;
+    };
+    let chosen = match (&document.operations, request.operation_name.as_deref()) {
+        (DocumentOperations::Single(operation), _) => Some(operation),
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
+        (DocumentOperations::Multiple(operations), None) => operations.values().next(),
+    };
+    chosen.is_some_and(|operation| operation.node.ty == OperationType::Mutation)
+}
+
+/// A GraphQL-shaped error outside of execution (bad body, panic, 405).
+pub(super) fn error_response(status: StatusCode, message: &str, code: &str) -> Response {
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    (status, axum::Json(body)).into_response()
+}
+
+/// A request body that is not a GraphQL request: a JSON error, not the
+/// library's debug dump.
+pub(super) struct Rejection(ParseRequestError);
+
+impl From<ParseRequestError> for Rejection {
+    fn from(error: ParseRequestError) -> Self {
+        Self(error)
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        match self.0 {
+            ParseRequestError::PayloadTooLarge => error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body is too large",
+                "BAD_REQUEST",
+            ),
+            // The body limit cuts a chunked body off mid-stream.
+            ParseRequestError::Io(error) if error.to_string().contains("length limit exceeded") => {
+                error_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "request body is too large",
+                    "BAD_REQUEST",
+                )
+            }
+            ParseRequestError::InvalidRequest(_) | ParseRequestError::Io(_) => error_response(
+                StatusCode::BAD_REQUEST,
+                "the body is not a GraphQL request: expected JSON with a \"query\" string",
+                "GRAPHQL_PARSE_FAILED",
+            ),
+            ParseRequestError::UnsupportedBatch => error_response(
+                StatusCode::BAD_REQUEST,
+                "batches are not supported here",
+                "BAD_REQUEST",
+            ),
+            _ => error_response(
+                StatusCode::BAD_REQUEST,
+                "the request could not be read",
+                "BAD_REQUEST",
+            ),
+        }
+    }
+}

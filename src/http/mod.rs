@@ -1,0 +1,100 @@
+//! The axum router: GraphQL over HTTP at `/graphql`, GraphiQL at `/`, health
+//! at `/healthz` and `/readyz`, and the middleware every request passes.
+
+mod graphql;
+mod health;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, Method, StatusCode, header};
+use axum::response::{Html, Response};
+use axum::routing::get;
+use sea_orm::DatabaseConnection;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::token::Tokens;
+use crate::config::Config;
+use crate::graphql::AppSchema;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub schema: AppSchema,
+    pub db: DatabaseConnection,
+    pub tokens: Arc<Tokens>,
+}
+
+pub fn router(state: AppState, config: &Config) -> Router {
+    Router::new()
+        .route("/", get(graphiql))
+        .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/healthz", get(health::alive))
+        .route("/readyz", get(health::ready))
+        .with_state(state)
+        .layer(RequestBodyLimitLayer::new(
+            usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX),
+        ))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            config.request_timeout(),
+        ))
+        .layer(cors(config))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TraceLayer::new_for_http())
+}
+
+async fn graphiql() -> Html<String> {
+    Html(
+        async_graphql::http::GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql")
+            .title("Conduit GraphQL")
+            .finish(),
+    )
+}
+
+/// Cross-origin access for browser clients. Tokens travel in the
+/// `Authorization` header, never in cookies, so credentials mode is off.
+fn cors(config: &Config) -> CorsLayer {
+    let origins = &config.cors_origins;
+    let allow_origin = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::from(Any)
+    } else {
+        AllowOrigin::list(origins.iter().cloned())
+    };
+    CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            // Apollo Client's CSRF-prevention and client-awareness headers.
+            HeaderName::from_static("apollo-require-preflight"),
+            HeaderName::from_static("apollographql-client-name"),
+            HeaderName::from_static("apollographql-client-version"),
+        ])
+        .max_age(Duration::from_secs(3600))
+}
+
+/// A panic becomes a GraphQL-shaped 500 with no detail; the detail goes to
+/// the log.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = detail, "request handler panicked");
+    graphql::error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal error",
+        "INTERNAL_SERVER_ERROR",
+    )
+}

@@ -1,0 +1,21 @@
+//! conduit-gateway: one GraphQL endpoint for the Conduit publishing platform.
+//!
+//! Data flows down one way: `http` → `graphql` → `domain` → `entity`; nothing
+//! below knows about what is above it.
+
+/// Password hashing and bearer tokens.
+pub mod auth;
+/// Settings from flags and the environment.
+pub mod config;
+/// Connecting to SQLite or PostgreSQL and migrating it.
+pub mod db;
+/// The rules: validation, authorization, transactions. No GraphQL, no HTTP.
+pub mod domain;
+/// The GraphQL schema: types, resolvers, errors, limits.
+pub mod graphql;
+/// The axum router: GraphQL over HTTP, GraphiQL, health checks, middleware.
+pub mod http;
+/// Building the application and running it until it is told to stop.
+pub mod startup;
+/// Structured logs with `tracing`.
+pub mod telemetry;

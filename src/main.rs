@@ -1,0 +1,37 @@
+//! The command line: `serve`, `migrate`, `schema`. Thin on purpose: all the
+//! work is in the library, so tests and tools reuse the same code.
+
+use clap::Parser;
+use conduit_gateway::config::{Cli, Command};
+use conduit_gateway::{db, graphql, startup, telemetry};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    // A `.env` file is optional; its values never override the real environment.
+    let _ = dotenvy::dotenv();
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    match run(cli.command).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // One clear line for people, the whole chain for the log.
+            tracing::error!(error = ?error, "conduit-gateway stopped");
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(config) => startup::App::build(config).await?.run_until_stopped().await,
+        Command::Migrate(args) => {
+            let conn = db::connect(&args).await?;
+            db::migrate(&conn).await
+        }
+        Command::Schema => {
+            print!("{}", graphql::sdl());
+            Ok(())
+        }
+    }
+}

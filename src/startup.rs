@@ -1,0 +1,138 @@
+//! Building the application from a `Config` and running it until a signal.
+//! `main` and the tests use the same code, so tests exercise what ships.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use sea_orm::DatabaseConnection;
+use secrecy::ExposeSecret as _;
+use tokio::net::TcpListener;
+
+use crate::auth::token::Tokens;
+use crate::config::Config;
+use crate::graphql::{self, Limits, Services};
+use crate::http::{self, AppState};
+use crate::{db, domain};
+
+pub struct App {
+    listener: TcpListener,
+    router: axum::Router,
+    db: DatabaseConnection,
+}
+
+impl App {
+    /// Connects to the database, migrates it (unless told not to), and binds
+    /// the listener, so that a bad setting fails here, before serving.
+    pub async fn build(config: Box<Config>) -> anyhow::Result<Self> {
+        let db = db::connect(&config.database).await?;
+        if config.no_migrate {
+            tracing::info!("skipping migrations (--no-migrate)");
+        } else {
+            db::migrate(&db).await?;
+        }
+
+        let secret = match &config.jwt_secret {
+            Some(secret) => secret.expose_secret().to_owned(),
+            None => {
+                let (secret, created) = domain::settings::jwt_secret(&db)
+                    .await
+                    .map_err(|error| anyhow::anyhow!("cannot read the token secret: {error:?}"))?;
+                if created {
+                    tracing::info!(
+                        "JWT_SECRET is unset: generated a token secret and kept it in the database"
+                    );
+                } else {
+                    tracing::info!(
+                        "JWT_SECRET is unset: using the token secret kept in the database"
+                    );
+                }
+                secret
+            }
+        };
+        let tokens = Arc::new(Tokens::new(secret.as_bytes(), config.token_ttl()));
+
+        let schema = graphql::build_schema(
+            Services {
+                db: db.clone(),
+                tokens: (*tokens).clone(),
+            },
+            Limits {
+                max_depth: config.max_query_depth as usize,
+                max_complexity: config.max_query_complexity as usize,
+            },
+        );
+        let state = AppState {
+            schema,
+            db: db.clone(),
+            tokens,
+        };
+        let router = http::router(state, &config);
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        Ok(Self {
+            listener,
+            router,
+            db,
+        })
+    }
+
+    /// Where the server listens (with the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("BUG: a bound listener has an address")
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then lets requests in flight finish.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `signal` completes, then drains gracefully.
+    pub async fn run_until(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        tracing::info!(address = %self.local_addr(), "serving GraphQL at /graphql, GraphiQL at /");
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(signal)
+            .await
+            .context("the server stopped with an error")?;
+        self.db.close_by_ref().await.ok();
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received, shutting down"),
+        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}

@@ -1,0 +1,219 @@
+//! `TestApp`: a running server with a database of its own, and a client.
+
+use std::net::SocketAddr;
+
+use clap::Parser as _;
+use conduit_gateway::auth::token::Tokens;
+use conduit_gateway::config::Config;
+use conduit_gateway::startup::App;
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+
+/// The token secret every test server uses, so tests can mint tokens.
+pub(crate) const TEST_SECRET: &str = "test-secret-test-secret-test-secret!";
+
+/// Defines one end-to-end scenario as two tests, `sqlite` and `postgres`.
+/// The PostgreSQL one runs when `TEST_DATABASE_URL` is set (as `.ci/run`
+/// sets it) and says so on stderr when it is skipped.
+macro_rules! e2e {
+    ($(#[$meta:meta])* async fn $name:ident($app:ident) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn scenario($app: $crate::helpers::TestApp) $body
+
+            #[tokio::test]
+            async fn sqlite() {
+                scenario($crate::helpers::TestApp::spawn_sqlite().await).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                match $crate::helpers::TestApp::spawn_postgres().await {
+                    Some(app) => scenario(app).await,
+                    None => eprintln!("skipped: TEST_DATABASE_URL is not set"),
+                }
+            }
+        }
+    };
+}
+
+pub(crate) struct TestApp {
+    pub(crate) addr: SocketAddr,
+    pub(crate) http: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    // Last, so it drops after everything that uses the database.
+    _database: DbGuard,
+}
+
+impl TestApp {
+    pub(crate) async fn spawn_sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+        Self::spawn_with(&url, DbGuard::Sqlite(dir)).await
+    }
+
+    pub(crate) async fn spawn_postgres() -> Option<Self> {
+        let admin_url = std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())?;
+        let name = format!("conduit_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = Database::connect(&admin_url)
+            .await
+            .expect("connect to TEST_DATABASE_URL");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create the test database");
+        admin.close().await.ok();
+        let url = with_database(&admin_url, &name);
+        Some(Self::spawn_with(&url, DbGuard::Postgres { admin_url, name }).await)
+    }
+
+    async fn spawn_with(url: &str, guard: DbGuard) -> Self {
+        if std::env::var_os("TEST_LOG").is_some() {
+            conduit_gateway::telemetry::init(Default::default());
+        }
+        let config = Config::try_parse_from([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database-url",
+            url,
+            "--jwt-secret",
+            TEST_SECRET,
+            "--db-max-connections",
+            "4",
+        ])
+        .expect("a valid test config");
+        let app = App::build(Box::new(config)).await.expect("the app builds");
+        let addr = app.local_addr();
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            http: reqwest::Client::new(),
+            shutdown: Some(shutdown),
+            _database: guard,
+        }
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// POSTs a GraphQL request and returns the whole JSON response.
+    pub(crate) async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self
+            .http
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the server answers");
+        assert_eq!(response.status(), 200, "GraphQL requests answer 200");
+        response.json().await.expect("a JSON body")
+    }
+
+    /// Like `gql`, asserting there are no errors; returns `data`.
+    pub(crate) async fn gql_ok(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let response = self.gql(token, query, variables).await;
+        assert!(
+            response.get("errors").is_none(),
+            "unexpected errors: {response:#}"
+        );
+        response["data"].clone()
+    }
+
+    /// Signs up `username` (email `<username>@example.com`, password
+    /// `password-<username>`) and returns its token.
+    pub(crate) async fn sign_up(&self, username: &str) -> String {
+        let data = self
+            .gql_ok(
+                None,
+                "mutation($input: SignUpInput!) { signUp(input: $input) { token } }",
+                json!({ "input": {
+                    "username": username,
+                    "email": format!("{username}@example.com"),
+                    "password": format!("password-{username}"),
+                }}),
+            )
+            .await;
+        data["signUp"]["token"]
+            .as_str()
+            .expect("a token")
+            .to_owned()
+    }
+
+    /// Tokens signed with the server's secret.
+    pub(crate) fn tokens(&self) -> Tokens {
+        Tokens::new(TEST_SECRET.as_bytes(), std::time::Duration::from_secs(3600))
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// The `extensions.code` of the first error.
+pub(crate) fn error_code(response: &Value) -> &str {
+    response["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an error with a code: {response:#}"))
+}
+
+enum DbGuard {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for DbGuard {
+    fn drop(&mut self) {
+        let DbGuard::Postgres { admin_url, name } = self else {
+            return;
+        };
+        let (admin_url, name) = (admin_url.clone(), name.clone());
+        // Drop runs inside the test's runtime, which cannot block on itself:
+        // a short-lived thread with a runtime of its own does the cleanup.
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                if let Ok(admin) = Database::connect(&admin_url).await {
+                    let _ = admin
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                    admin.close().await.ok();
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// `url` with its database name replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
+    }
+}

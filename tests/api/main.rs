@@ -1,0 +1,11 @@
+//! End-to-end tests: each spawns the real server on an ephemeral port with a
+//! fresh database of its own and talks to it over HTTP, as a client does.
+//! Every test runs on SQLite, and again on PostgreSQL when
+//! `TEST_DATABASE_URL` points at a server.
+
+#[macro_use]
+mod helpers;
+
+mod accounts;
+mod http;
+mod schema;
