@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod settings;
+pub mod slugs;
 pub mod time;
 pub mod users;
 pub mod validate;
