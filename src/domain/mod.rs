@@ -2,9 +2,15 @@
 //! happens on each action. Functions take `&impl ConnectionTrait`, so the same
 //! code runs on the pool and inside a transaction. No GraphQL, no HTTP here.
 
+pub mod articles;
+pub mod comments;
 pub mod error;
+pub mod pagination;
+pub mod profiles;
 pub mod settings;
 pub mod slugs;
+mod sql;
+pub mod tags;
 pub mod time;
 pub mod users;
 pub mod validate;

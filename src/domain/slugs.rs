@@ -11,7 +11,11 @@ pub fn base(title: &str) -> String {
     let full = slug::slugify(title);
     let mut slug = String::with_capacity(full.len().min(BASE_MAX));
     for word in full.split('-') {
-        let extra = if slug.is_empty() { word.len() } else { word.len() + 1 };
+        let extra = if slug.is_empty() {
+            word.len()
+        } else {
+            word.len() + 1
+        };
         if slug.len() + extra > BASE_MAX {
             break;
         }
@@ -22,9 +26,18 @@ pub fn base(title: &str) -> String {
     }
     if slug.is_empty() {
         // The first word alone was too long, or there was no word at all.
-        slug = full.chars().take(BASE_MAX).collect::<String>().trim_end_matches('-').to_owned();
+        slug = full
+            .chars()
+            .take(BASE_MAX)
+            .collect::<String>()
+            .trim_end_matches('-')
+            .to_owned();
     }
-    if slug.is_empty() { "article".to_owned() } else { slug }
+    if slug.is_empty() {
+        "article".to_owned()
+    } else {
+        slug
+    }
 }
 
 #[cfg(test)]
@@ -33,13 +46,20 @@ mod tests {
 
     #[test]
     fn slugs_are_url_safe_for_any_title() {
-        assert_eq!(base("How to Train Your Dragon!"), "how-to-train-your-dragon");
+        assert_eq!(
+            base("How to Train Your Dragon!"),
+            "how-to-train-your-dragon"
+        );
         assert_eq!(base("Привет мир"), "privet-mir");
         assert_eq!(base("?!… —"), "article");
         assert!(!base("東京の夏").is_empty());
         for title in ["東京の夏", "Ünïcödé & <tags>", "a/b?c#d", "🦀 Rust"] {
             let slug = base(title);
-            assert!(slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'), "{slug}");
+            assert!(
+                slug.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                "{slug}"
+            );
         }
     }
 

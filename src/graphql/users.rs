@@ -5,16 +5,24 @@ use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::user;
 
+use super::articles::Article;
+use super::connection::{Connection, Total};
 use super::ids::{self, Kind};
+use super::loaders::{
+    FollowedByViewer, PageOf, UserArticles, UserFavorites, UserFollowers, UserFollowing,
+};
 use super::viewer::ContextExt as _;
+use crate::domain::pagination::PageRequest;
+use crate::domain::profiles;
 use crate::domain::users::{self as domain_users, NewUser, UserPatch};
 
 /// A person on Conduit: an author, a reader, or both.
+#[derive(Clone)]
 pub struct User(pub user::Model);
 
 #[Object]
 impl User {
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ids::encode(Kind::User, self.0.id)
     }
 
@@ -46,6 +54,85 @@ impl User {
 
     async fn following_count(&self) -> i64 {
         self.0.following_count
+    }
+
+    /// False for anonymous callers.
+    async fn followed_by_viewer(&self, ctx: &Context<'_>) -> Result<bool> {
+        if ctx.viewer().id()?.is_none() {
+            return Ok(false);
+        }
+        Ok(ctx
+            .load_one(FollowedByViewer(self.0.id))
+            .await?
+            .unwrap_or(false))
+    }
+
+    /// Who follows this user, most recent first.
+    #[graphql(complexity = "super::page_complexity(first, child_complexity)")]
+    async fn followers(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<User>> {
+        let page = PageRequest::parse(first, after.as_deref())?;
+        let found = ctx
+            .load_one(PageOf::<UserFollowers>::new(self.0.id, page))
+            .await?;
+        Ok(found.map_or_else(Connection::empty, |found| {
+            Connection::from_page(found, Total::Known(self.0.followers_count), User)
+        }))
+    }
+
+    /// Whom this user follows, most recent first.
+    #[graphql(complexity = "super::page_complexity(first, child_complexity)")]
+    async fn following(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<User>> {
+        let page = PageRequest::parse(first, after.as_deref())?;
+        let found = ctx
+            .load_one(PageOf::<UserFollowing>::new(self.0.id, page))
+            .await?;
+        Ok(found.map_or_else(Connection::empty, |found| {
+            Connection::from_page(found, Total::Known(self.0.following_count), User)
+        }))
+    }
+
+    /// Articles this user wrote.
+    #[graphql(complexity = "super::page_complexity(first, child_complexity)")]
+    async fn articles(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<Article>> {
+        let page = PageRequest::parse(first, after.as_deref())?;
+        let found = ctx
+            .load_one(PageOf::<UserArticles>::new(self.0.id, page))
+            .await?;
+        Ok(found.map_or_else(Connection::empty, |found| {
+            Connection::from_page(found, Total::UserArticles(self.0.id), Article)
+        }))
+    }
+
+    /// Articles this user favorited, most recently favorited first.
+    #[graphql(complexity = "super::page_complexity(first, child_complexity)")]
+    async fn favorites(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<Article>> {
+        let page = PageRequest::parse(first, after.as_deref())?;
+        let found = ctx
+            .load_one(PageOf::<UserFavorites>::new(self.0.id, page))
+            .await?;
+        Ok(found.map_or_else(Connection::empty, |found| {
+            Connection::from_page(found, Total::UserFavorites(self.0.id), Article)
+        }))
     }
 }
 
@@ -153,6 +240,20 @@ impl UserMutation {
         };
         Ok(User(
             domain_users::update(&ctx.services().db, user_id, patch).await?,
+        ))
+    }
+
+    async fn follow_user(&self, ctx: &Context<'_>, username: String) -> Result<User> {
+        let viewer = ctx.viewer().require()?;
+        Ok(User(
+            profiles::follow(&ctx.services().db, viewer, &username).await?,
+        ))
+    }
+
+    async fn unfollow_user(&self, ctx: &Context<'_>, username: String) -> Result<User> {
+        let viewer = ctx.viewer().require()?;
+        Ok(User(
+            profiles::unfollow(&ctx.services().db, viewer, &username).await?,
         ))
     }
 }

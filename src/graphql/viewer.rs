@@ -1,7 +1,13 @@
 //! Who is asking: read from the `Authorization` header (HTTP) or the
 //! `authorization` field of `connection_init` (WebSocket), once per request.
 
+use std::hash::Hash;
+use std::sync::Arc;
+
 use async_graphql::Context;
+use async_graphql::dataloader::Loader;
+
+use super::loaders::{Loaders, SqlLoader};
 
 use crate::auth::token::{TokenError, Tokens};
 use crate::domain;
@@ -59,6 +65,16 @@ impl Viewer {
 pub trait ContextExt {
     fn viewer(&self) -> Viewer;
     fn services(&self) -> &super::Services;
+    fn loaders(&self) -> &Loaders;
+
+    /// Loads one value through the request's loader.
+    fn load_one<K>(
+        &self,
+        key: K,
+    ) -> impl Future<Output = async_graphql::Result<Option<<SqlLoader as Loader<K>>::Value>>> + Send
+    where
+        K: Send + Sync + Hash + Eq + Clone + 'static,
+        SqlLoader: Loader<K, Error = Arc<domain::Error>>;
 }
 
 impl ContextExt for Context<'_> {
@@ -72,5 +88,21 @@ impl ContextExt for Context<'_> {
 
     fn services(&self) -> &super::Services {
         self.data_unchecked::<super::Services>()
+    }
+
+    fn loaders(&self) -> &Loaders {
+        self.data_unchecked::<Arc<Loaders>>()
+    }
+
+    fn load_one<K>(
+        &self,
+        key: K,
+    ) -> impl Future<Output = async_graphql::Result<Option<<SqlLoader as Loader<K>>::Value>>> + Send
+    where
+        K: Send + Sync + Hash + Eq + Clone + 'static,
+        SqlLoader: Loader<K, Error = Arc<domain::Error>>,
+    {
+        let loaders = self.loaders();
+        async move { Ok(loaders.load_one(key).await?) }
     }
 }

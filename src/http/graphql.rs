@@ -52,7 +52,8 @@ async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> 
         }
         _ => Viewer::from_authorization(authorization, &state.tokens),
     };
-    let batch = batch.data(viewer);
+    let (viewer, loaders) = crate::graphql::request_data(viewer, &state.db);
+    let batch = batch.data(viewer).data(loaders);
     GraphQLResponse::from(state.schema.execute_batch(batch).await).into_response()
 }
 

@@ -1,0 +1,581 @@
+//! Articles: listing (with filters, the feed, per author, per favoriter),
+//! writing, and favoriting. Lists select everything but `body`, which is
+//! large and loaded only when a query asks for it.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use entity::article;
+use rand::Rng as _;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseConnection, FromQueryResult, Value,
+};
+
+use super::pagination::{Order, Page, PageRequest};
+use super::sql::{self, Keyset, placeholders};
+use super::validate::{self, Checks};
+use super::{Error, Result, begin_write, slugs, tags, time, users};
+
+/// An article without its body.
+#[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
+pub struct ArticleRow {
+    pub id: i64,
+    pub slug: String,
+    pub title: String,
+    pub description: String,
+    pub author_id: i64,
+    pub favorites_count: i64,
+    pub comments_count: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "a.id, a.slug, a.title, a.description, a.author_id, a.favorites_count, a.comments_count, a.created_at, a.updated_at";
+
+/// Newest-first (or oldest-first) articles, optionally under a parent.
+const BY_CREATION: Keyset<'static> = Keyset {
+    columns: "a.id, a.slug, a.title, a.description, a.author_id, a.favorites_count, a.comments_count, a.created_at, \
+              a.updated_at, a.created_at AS sort_at, a.id AS sort_id, a.author_id AS parent_id",
+    from: "articles a",
+    sort_at: "a.created_at",
+    sort_id: "a.id",
+};
+
+/// A user's favorites, most recently favorited first.
+const BY_FAVORITING: Keyset<'static> = Keyset {
+    columns: "a.id, a.slug, a.title, a.description, a.author_id, a.favorites_count, a.comments_count, a.created_at, \
+              a.updated_at, f.created_at AS sort_at, a.id AS sort_id, f.user_id AS parent_id",
+    from: "favorites f JOIN articles a ON a.id = f.article_id",
+    sort_at: "f.created_at",
+    sort_id: "f.article_id",
+};
+
+pub const TITLE_MAX: usize = 200;
+pub const DESCRIPTION_MAX: usize = 1_000;
+pub const BODY_MAX: usize = 100_000;
+
+/// The contract's `ArticleFilter`, by names.
+#[derive(Clone, Debug, Default)]
+pub struct ArticleFilter {
+    pub tag: Option<String>,
+    pub author: Option<String>,
+    pub favorited_by: Option<String>,
+}
+
+/// A filter with its names resolved to ids; all conditions hold at once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Scope {
+    pub author_id: Option<i64>,
+    pub tag_id: Option<i64>,
+    pub favorited_by: Option<i64>,
+    /// Articles by the users this one follows (the feed).
+    pub followed_by: Option<i64>,
+}
+
+impl Scope {
+    pub fn feed(user_id: i64) -> Self {
+        Self {
+            followed_by: Some(user_id),
+            ..Self::default()
+        }
+    }
+
+    fn conditions(&self) -> Vec<(String, Vec<Value>)> {
+        let mut conditions = Vec::new();
+        if let Some(author_id) = self.author_id {
+            conditions.push(("a.author_id = ?".to_owned(), vec![author_id.into()]));
+        }
+        if let Some(tag_id) = self.tag_id {
+            conditions.push((
+                "a.id IN (SELECT article_id FROM article_tags WHERE tag_id = ?)".to_owned(),
+                vec![tag_id.into()],
+            ));
+        }
+        if let Some(user_id) = self.favorited_by {
+            conditions.push((
+                "a.id IN (SELECT article_id FROM favorites WHERE user_id = ?)".to_owned(),
+                vec![user_id.into()],
+            ));
+        }
+        if let Some(user_id) = self.followed_by {
+            conditions.push((
+                "a.author_id IN (SELECT followee_id FROM follows WHERE follower_id = ?)".to_owned(),
+                vec![user_id.into()],
+            ));
+        }
+        conditions
+    }
+}
+
+/// The scope a filter names, or `None` when a name matches nothing (so no
+/// article can match and no list query is needed).
+pub async fn resolve(db: &impl ConnectionTrait, filter: &ArticleFilter) -> Result<Option<Scope>> {
+    let mut scope = Scope::default();
+    if let Some(username) = &filter.author {
+        match users::find_by_username(db, username).await? {
+            Some(user) => scope.author_id = Some(user.id),
+            None => return Ok(None),
+        }
+    }
+    if let Some(username) = &filter.favorited_by {
+        match users::find_by_username(db, username).await? {
+            Some(user) => scope.favorited_by = Some(user.id),
+            None => return Ok(None),
+        }
+    }
+    if let Some(name) = &filter.tag {
+        match tags::find_id(db, &name.trim().to_lowercase()).await? {
+            Some(id) => scope.tag_id = Some(id),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(scope))
+}
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    order: Order,
+    page: &PageRequest,
+) -> Result<Page<ArticleRow>> {
+    BY_CREATION.page(db, scope.conditions(), order, page).await
+}
+
+/// How many articles a scope holds (`totalCount`).
+pub async fn count(db: &impl ConnectionTrait, scope: &Scope) -> Result<i64> {
+    let (mut filters, mut values) = (Vec::new(), Vec::new());
+    for (condition, condition_values) in scope.conditions() {
+        filters.push(condition);
+        values.extend(condition_values);
+    }
+    let filter = if filters.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", filters.join(" AND "))
+    };
+    sql::count(
+        db,
+        &format!("SELECT COUNT(*) FROM articles a{filter}"),
+        values,
+    )
+    .await
+}
+
+pub async fn by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, ArticleRow>> {
+    let rows = sql::query_all(
+        db,
+        &format!(
+            "SELECT {COLUMNS} FROM articles a WHERE a.id IN ({})",
+            placeholders(ids.len())
+        ),
+        ids.iter().map(|&id| id.into()).collect(),
+    )
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let article = ArticleRow::from_query_result(row, "")?;
+            Ok((article.id, article))
+        })
+        .collect()
+}
+
+pub async fn by_slug(db: &impl ConnectionTrait, slug: &str) -> Result<Option<ArticleRow>> {
+    let rows = sql::query_all(
+        db,
+        &format!("SELECT {COLUMNS} FROM articles a WHERE a.slug = ?"),
+        vec![slug.into()],
+    )
+    .await?;
+    rows.first()
+        .map(|row| Ok(ArticleRow::from_query_result(row, "")?))
+        .transpose()
+}
+
+pub async fn bodies(db: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, String>> {
+    let rows = sql::query_all(
+        db,
+        &format!(
+            "SELECT id, body FROM articles WHERE id IN ({})",
+            placeholders(ids.len())
+        ),
+        ids.iter().map(|&id| id.into()).collect(),
+    )
+    .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("", "id")?, row.try_get("", "body")?)))
+        .collect()
+}
+
+/// Which of `ids` the user has favorited.
+pub async fn favorited_by(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    ids: &[i64],
+) -> Result<HashSet<i64>> {
+    let mut values: Vec<Value> = vec![user_id.into()];
+    values.extend(ids.iter().map(|&id| Value::from(id)));
+    let rows = sql::query_all(
+        db,
+        &format!(
+            "SELECT article_id FROM favorites WHERE user_id = ? AND article_id IN ({})",
+            placeholders(ids.len())
+        ),
+        values,
+    )
+    .await?;
+    rows.iter()
+        .map(|row| Ok(row.try_get("", "article_id")?))
+        .collect()
+}
+
+/// The same page of each author's articles, newest first.
+pub async fn pages_by_author(
+    db: &impl ConnectionTrait,
+    author_ids: &[i64],
+    page: &PageRequest,
+) -> Result<HashMap<i64, Page<ArticleRow>>> {
+    BY_CREATION
+        .pages_per_parent(db, "a.author_id", author_ids, Order::NewestFirst, page)
+        .await
+}
+
+/// The same page of each user's favorites, most recently favorited first.
+pub async fn pages_favorited_by(
+    db: &impl ConnectionTrait,
+    user_ids: &[i64],
+    page: &PageRequest,
+) -> Result<HashMap<i64, Page<ArticleRow>>> {
+    BY_FAVORITING
+        .pages_per_parent(db, "f.user_id", user_ids, Order::NewestFirst, page)
+        .await
+}
+
+/// How many articles each author wrote.
+pub async fn counts_by_author(
+    db: &impl ConnectionTrait,
+    author_ids: &[i64],
+) -> Result<HashMap<i64, i64>> {
+    grouped_counts(db, "articles", "author_id", author_ids).await
+}
+
+/// How many articles each user favorited.
+pub async fn favorite_counts_by_user(
+    db: &impl ConnectionTrait,
+    user_ids: &[i64],
+) -> Result<HashMap<i64, i64>> {
+    grouped_counts(db, "favorites", "user_id", user_ids).await
+}
+
+async fn grouped_counts(
+    db: &impl ConnectionTrait,
+    table: &str,
+    column: &str,
+    ids: &[i64],
+) -> Result<HashMap<i64, i64>> {
+    let rows = sql::query_all(
+        db,
+        &format!(
+            "SELECT {column} AS key, COUNT(*) AS n FROM {table} WHERE {column} IN ({}) GROUP BY {column}",
+            placeholders(ids.len())
+        ),
+        ids.iter().map(|&id| id.into()).collect(),
+    )
+    .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("", "key")?, row.try_get("", "n")?)))
+        .collect()
+}
+
+/// What `createArticle` receives, unchecked.
+pub struct NewArticle {
+    pub title: String,
+    pub description: String,
+    pub body: String,
+    pub tags: Option<Vec<String>>,
+}
+
+/// What `updateArticle` receives, unchecked: `None` leaves a field as it is.
+#[derive(Default)]
+pub struct ArticlePatch {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub body: Option<String>,
+    pub tags: Option<Vec<String>>,
+}
+
+/// Publishes an article by `author_id`.
+///
+/// # Errors
+/// BAD_USER_INPUT for invalid fields, with every message at once.
+#[tracing::instrument(skip_all, fields(author_id))]
+pub async fn create(
+    db: &DatabaseConnection,
+    author_id: i64,
+    input: NewArticle,
+) -> Result<ArticleRow> {
+    let mut checks = Checks::default();
+    let title = checks.check("title", required_text(&input.title, TITLE_MAX));
+    let description = checks.check("description", text(&input.description, DESCRIPTION_MAX));
+    let body = checks.check("body", required_text(&input.body, BODY_MAX));
+    let tag_names = checks.check("tags", tags::normalize(input.tags.unwrap_or_default()));
+    checks.finish()?;
+    let (title, description, body, tag_names) = (
+        title.expect("BUG: checked"),
+        description.expect("BUG: checked"),
+        body.expect("BUG: checked"),
+        tag_names.expect("BUG: checked"),
+    );
+
+    let txn = begin_write(db).await?;
+    let slug = free_slug(&txn, &title, None).await?;
+    let now = time::now();
+    let article = article::ActiveModel {
+        slug: Set(slug),
+        title: Set(title),
+        description: Set(description),
+        body: Set(body),
+        author_id: Set(author_id),
+        favorites_count: Set(0),
+        comments_count: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    tags::attach(&txn, article.id, &tag_names).await?;
+    txn.commit().await?;
+    Ok(row_of(article))
+}
+
+/// Changes an article; only its author may.
+///
+/// # Errors
+/// BAD_USER_INPUT, NOT_FOUND for an unknown slug, FORBIDDEN for anyone but
+/// the author.
+#[tracing::instrument(skip_all, fields(user_id, slug))]
+pub async fn update(
+    db: &DatabaseConnection,
+    user_id: i64,
+    slug: &str,
+    patch: ArticlePatch,
+) -> Result<ArticleRow> {
+    let mut checks = Checks::default();
+    let title = checks.check_opt("title", patch.title, |v| required_text(&v, TITLE_MAX));
+    let description = checks.check_opt("description", patch.description, |v| {
+        text(&v, DESCRIPTION_MAX)
+    });
+    let body = checks.check_opt("body", patch.body, |v| required_text(&v, BODY_MAX));
+    let tag_names = checks.check_opt("tags", patch.tags, tags::normalize);
+    checks.finish()?;
+
+    let txn = begin_write(db).await?;
+    let current = authored(&txn, user_id, slug).await?;
+    let mut model = article::ActiveModel {
+        id: sea_orm::ActiveValue::Unchanged(current.id),
+        updated_at: Set(time::now()),
+        ..Default::default()
+    };
+    if let Some(title) = title {
+        // The slug follows the title, unless the title still asks for the
+        // slug the article already has.
+        let wanted = slugs::base(&title);
+        if !is_slug_for(&current.slug, &wanted) {
+            model.slug = Set(free_slug(&txn, &title, Some(current.id)).await?);
+        }
+        model.title = Set(title);
+    }
+    if let Some(description) = description {
+        model.description = Set(description);
+    }
+    if let Some(body) = body {
+        model.body = Set(body);
+    }
+    model.update(&txn).await?;
+    if let Some(tag_names) = tag_names {
+        tags::detach_all(&txn, current.id).await?;
+        tags::attach(&txn, current.id, &tag_names).await?;
+    }
+    let updated = by_ids(&txn, &[current.id])
+        .await?
+        .remove(&current.id)
+        .ok_or_else(|| anyhow::anyhow!("article {} vanished inside its own update", current.id))?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Deletes an article with its comments, tag links and favorites; only its
+/// author may. Answers the deleted article's id.
+#[tracing::instrument(skip_all, fields(user_id, slug))]
+pub async fn delete(db: &DatabaseConnection, user_id: i64, slug: &str) -> Result<i64> {
+    let txn = begin_write(db).await?;
+    let article = authored(&txn, user_id, slug).await?;
+    tags::detach_all(&txn, article.id).await?;
+    // Comments and favorites go by ON DELETE CASCADE.
+    sql::execute(
+        &txn,
+        "DELETE FROM articles WHERE id = ?",
+        vec![article.id.into()],
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(article.id)
+}
+
+/// Favorites an article (again is fine: nothing changes).
+#[tracing::instrument(skip_all, fields(user_id, slug))]
+pub async fn favorite(db: &DatabaseConnection, user_id: i64, slug: &str) -> Result<ArticleRow> {
+    set_favorite(db, user_id, slug, true).await
+}
+
+/// Takes a favorite back (when there is none, nothing changes).
+#[tracing::instrument(skip_all, fields(user_id, slug))]
+pub async fn unfavorite(db: &DatabaseConnection, user_id: i64, slug: &str) -> Result<ArticleRow> {
+    set_favorite(db, user_id, slug, false).await
+}
+
+async fn set_favorite(
+    db: &DatabaseConnection,
+    user_id: i64,
+    slug: &str,
+    on: bool,
+) -> Result<ArticleRow> {
+    let txn = begin_write(db).await?;
+    let article = by_slug(&txn, slug).await?.ok_or_else(|| not_found(slug))?;
+    let changed = if on {
+        sql::execute(
+            &txn,
+            "INSERT INTO favorites (user_id, article_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            vec![user_id.into(), article.id.into(), time::now().into()],
+        )
+        .await?
+    } else {
+        sql::execute(
+            &txn,
+            "DELETE FROM favorites WHERE user_id = ? AND article_id = ?",
+            vec![user_id.into(), article.id.into()],
+        )
+        .await?
+    };
+    let delta: i64 = if on { 1 } else { -1 };
+    // The counter moves only when a row really came or went, so repeating
+    // the mutation is harmless.
+    if changed > 0 {
+        sql::execute(
+            &txn,
+            "UPDATE articles SET favorites_count = favorites_count + ? WHERE id = ?",
+            vec![delta.into(), article.id.into()],
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(ArticleRow {
+        favorites_count: article.favorites_count + if changed > 0 { delta } else { 0 },
+        ..article
+    })
+}
+
+/// The article at `slug`, if `user_id` wrote it.
+async fn authored(db: &impl ConnectionTrait, user_id: i64, slug: &str) -> Result<ArticleRow> {
+    let article = by_slug(db, slug).await?.ok_or_else(|| not_found(slug))?;
+    if article.author_id != user_id {
+        return Err(Error::Forbidden(
+            "only the author may change this article".into(),
+        ));
+    }
+    Ok(article)
+}
+
+pub(crate) fn not_found(slug: &str) -> Error {
+    Error::NotFound(format!("no article has the slug {slug:?}"))
+}
+
+/// A slug for `title` that no other article has: the title's own slug when
+/// free, else that slug with a short random suffix.
+///
+/// # Implementation notes
+/// Runs inside the writing transaction. On SQLite that transaction holds the
+/// write lock, so the check cannot race; on PostgreSQL two writers could pick
+/// the same free slug at once, and the unique index turns the loser into an
+/// error, which is why the suffix is random rather than a counter both would
+/// compute alike.
+async fn free_slug(db: &impl ConnectionTrait, title: &str, except: Option<i64>) -> Result<String> {
+    let base = slugs::base(title);
+    let mut candidate = base.clone();
+    for _ in 0..8 {
+        let taken = sql::query_all(
+            db,
+            "SELECT id FROM articles WHERE slug = ?",
+            vec![candidate.clone().into()],
+        )
+        .await?;
+        let taken_by_other = taken
+            .iter()
+            .map(|row| row.try_get::<i64>("", "id"))
+            .collect::<std::result::Result<Vec<_>, _>>()?
+            .into_iter()
+            .any(|id| Some(id) != except);
+        if !taken_by_other {
+            return Ok(candidate);
+        }
+        candidate = format!("{base}-{}", random_suffix());
+    }
+    Err(anyhow::anyhow!("no free slug for {base:?} after 8 tries").into())
+}
+
+/// Whether `slug` is `base` itself or `base` with a suffix `free_slug` adds.
+fn is_slug_for(slug: &str, base: &str) -> bool {
+    slug == base
+        || slug
+            .strip_prefix(base)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|suffix| {
+                suffix.len() == 6 && suffix.chars().all(|c| c.is_ascii_alphanumeric())
+            })
+}
+
+fn random_suffix() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..6)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+fn required_text(raw: &str, max: usize) -> std::result::Result<String, String> {
+    match validate::optional_text(raw, max)? {
+        Some(text) => Ok(text),
+        None => Err("must not be empty".into()),
+    }
+}
+
+fn text(raw: &str, max: usize) -> std::result::Result<String, String> {
+    Ok(validate::optional_text(raw, max)?.unwrap_or_default())
+}
+
+fn row_of(model: article::Model) -> ArticleRow {
+    ArticleRow {
+        id: model.id,
+        slug: model.slug,
+        title: model.title,
+        description: model.description,
+        author_id: model.author_id,
+        favorites_count: model.favorites_count,
+        comments_count: model.comments_count,
+        created_at: model.created_at,
+        updated_at: model.updated_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_slug_for;
+
+    #[test]
+    fn a_suffixed_slug_still_belongs_to_its_title() {
+        assert!(is_slug_for("hello-world", "hello-world"));
+        assert!(is_slug_for("hello-world-x1y2z3", "hello-world"));
+        assert!(!is_slug_for("hello-world-again", "hello-world"));
+        assert!(!is_slug_for("hello", "hello-world"));
+    }
+}

@@ -1,0 +1,134 @@
+//! Comments: adding, deleting (the comment's author only), and each
+//! article's comments newest first. `articles.comments_count` moves in the
+//! same transaction.
+
+use std::collections::HashMap;
+
+use entity::comment;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait,
+};
+
+use super::pagination::{Order, Page, PageRequest};
+use super::sql::{self, Keyset, placeholders};
+use super::validate::{self, Checks};
+use super::{Error, Result, articles, begin_write, time};
+
+pub const BODY_MAX: usize = 10_000;
+
+const BY_ARTICLE: Keyset<'static> = Keyset {
+    columns: "c.id, c.article_id, c.author_id, c.body, c.created_at, c.updated_at, \
+              c.created_at AS sort_at, c.id AS sort_id, c.article_id AS parent_id",
+    from: "comments c",
+    sort_at: "c.created_at",
+    sort_id: "c.id",
+};
+
+/// Comments `body` on the article at `slug`.
+///
+/// # Errors
+/// BAD_USER_INPUT for an empty or too long body; NOT_FOUND for an unknown slug.
+#[tracing::instrument(skip_all, fields(user_id, slug))]
+pub async fn add(
+    db: &DatabaseConnection,
+    user_id: i64,
+    slug: &str,
+    body: &str,
+) -> Result<comment::Model> {
+    let mut checks = Checks::default();
+    let body = checks.check(
+        "body",
+        validate::optional_text(body, BODY_MAX)
+            .and_then(|text| text.ok_or_else(|| "must not be empty".to_owned())),
+    );
+    checks.finish()?;
+    let body = body.expect("BUG: checked");
+
+    let txn = begin_write(db).await?;
+    let article = articles::by_slug(&txn, slug)
+        .await?
+        .ok_or_else(|| articles::not_found(slug))?;
+    let now = time::now();
+    let comment = comment::ActiveModel {
+        article_id: Set(article.id),
+        author_id: Set(user_id),
+        body: Set(body),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    sql::execute(
+        &txn,
+        "UPDATE articles SET comments_count = comments_count + 1 WHERE id = ?",
+        vec![article.id.into()],
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(comment)
+}
+
+/// Deletes a comment; only its author may. Answers its id.
+///
+/// # Errors
+/// NOT_FOUND when there is no such comment; FORBIDDEN for anyone else.
+#[tracing::instrument(skip_all, fields(user_id, comment_id))]
+pub async fn delete(db: &DatabaseConnection, user_id: i64, comment_id: i64) -> Result<i64> {
+    let txn = begin_write(db).await?;
+    let comment = comment::Entity::find_by_id(comment_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| Error::NotFound("no such comment".into()))?;
+    if comment.author_id != user_id {
+        return Err(Error::Forbidden(
+            "only the comment's author may delete it".into(),
+        ));
+    }
+    sql::execute(
+        &txn,
+        "DELETE FROM comments WHERE id = ?",
+        vec![comment.id.into()],
+    )
+    .await?;
+    sql::execute(
+        &txn,
+        "UPDATE articles SET comments_count = comments_count - 1 WHERE id = ?",
+        vec![comment.article_id.into()],
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(comment.id)
+}
+
+pub async fn by_ids(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> Result<HashMap<i64, comment::Model>> {
+    let rows = sql::query_all(
+        db,
+        &format!(
+            "SELECT id, article_id, author_id, body, created_at, updated_at FROM comments WHERE id IN ({})",
+            placeholders(ids.len())
+        ),
+        ids.iter().map(|&id| id.into()).collect(),
+    )
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let comment = <comment::Model as sea_orm::FromQueryResult>::from_query_result(row, "")?;
+            Ok((comment.id, comment))
+        })
+        .collect()
+}
+
+/// The same page of each article's comments, newest first.
+pub async fn pages_by_article(
+    db: &impl ConnectionTrait,
+    article_ids: &[i64],
+    page: &PageRequest,
+) -> Result<HashMap<i64, Page<comment::Model>>> {
+    BY_ARTICLE
+        .pages_per_parent(db, "c.article_id", article_ids, Order::NewestFirst, page)
+        .await
+}

@@ -1,0 +1,165 @@
+//! Following: who follows whom, and the lists both ways. The users'
+//! `followers_count` and `following_count` move in the same transaction as
+//! the follow itself.
+
+use std::collections::{HashMap, HashSet};
+
+use entity::user;
+use sea_orm::{ConnectionTrait, DatabaseConnection, Value};
+
+use super::pagination::{Order, Page, PageRequest};
+use super::sql::{self, Keyset, placeholders};
+use super::{Error, Result, begin_write, time, users};
+
+const USER_COLUMNS: &str = "u.id, u.username, u.email, u.password_hash, u.bio, u.image, u.followers_count, u.following_count, u.created_at, u.updated_at";
+
+/// A user's followers, most recent first.
+const FOLLOWERS: Keyset<'static> = Keyset {
+    columns: "u.id, u.username, u.email, u.password_hash, u.bio, u.image, u.followers_count, u.following_count, \
+              u.created_at, u.updated_at, f.created_at AS sort_at, f.follower_id AS sort_id, f.followee_id AS parent_id",
+    from: "follows f JOIN users u ON u.id = f.follower_id",
+    sort_at: "f.created_at",
+    sort_id: "f.follower_id",
+};
+
+/// Whom a user follows, most recent first.
+const FOLLOWING: Keyset<'static> = Keyset {
+    columns: "u.id, u.username, u.email, u.password_hash, u.bio, u.image, u.followers_count, u.following_count, \
+              u.created_at, u.updated_at, f.created_at AS sort_at, f.followee_id AS sort_id, f.follower_id AS parent_id",
+    from: "follows f JOIN users u ON u.id = f.followee_id",
+    sort_at: "f.created_at",
+    sort_id: "f.followee_id",
+};
+
+/// Follows `username` (again is fine: nothing changes). Answers the
+/// followed user.
+///
+/// # Errors
+/// NOT_FOUND for an unknown username; BAD_USER_INPUT for following yourself.
+#[tracing::instrument(skip_all, fields(user_id, username))]
+pub async fn follow(db: &DatabaseConnection, user_id: i64, username: &str) -> Result<user::Model> {
+    set_follow(db, user_id, username, true).await
+}
+
+/// Stops following `username` (when not following, nothing changes).
+#[tracing::instrument(skip_all, fields(user_id, username))]
+pub async fn unfollow(
+    db: &DatabaseConnection,
+    user_id: i64,
+    username: &str,
+) -> Result<user::Model> {
+    set_follow(db, user_id, username, false).await
+}
+
+async fn set_follow(
+    db: &DatabaseConnection,
+    user_id: i64,
+    username: &str,
+    on: bool,
+) -> Result<user::Model> {
+    let txn = begin_write(db).await?;
+    let target = users::find_by_username(&txn, username)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no user is named {username:?}")))?;
+    if target.id == user_id {
+        return Err(Error::invalid("username", "you cannot follow yourself"));
+    }
+    let changed = if on {
+        sql::execute(
+            &txn,
+            "INSERT INTO follows (follower_id, followee_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            vec![user_id.into(), target.id.into(), time::now().into()],
+        )
+        .await?
+    } else {
+        sql::execute(
+            &txn,
+            "DELETE FROM follows WHERE follower_id = ? AND followee_id = ?",
+            vec![user_id.into(), target.id.into()],
+        )
+        .await?
+    };
+    let delta: i64 = if on { 1 } else { -1 };
+    if changed > 0 {
+        sql::execute(
+            &txn,
+            "UPDATE users SET followers_count = followers_count + ? WHERE id = ?",
+            vec![delta.into(), target.id.into()],
+        )
+        .await?;
+        sql::execute(
+            &txn,
+            "UPDATE users SET following_count = following_count + ? WHERE id = ?",
+            vec![delta.into(), user_id.into()],
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(user::Model {
+        followers_count: target.followers_count + if changed > 0 { delta } else { 0 },
+        ..target
+    })
+}
+
+/// Which of `ids` the user follows.
+pub async fn followed_by(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    ids: &[i64],
+) -> Result<HashSet<i64>> {
+    let mut values: Vec<Value> = vec![user_id.into()];
+    values.extend(ids.iter().map(|&id| Value::from(id)));
+    let rows = sql::query_all(
+        db,
+        &format!(
+            "SELECT followee_id FROM follows WHERE follower_id = ? AND followee_id IN ({})",
+            placeholders(ids.len())
+        ),
+        values,
+    )
+    .await?;
+    rows.iter()
+        .map(|row| Ok(row.try_get("", "followee_id")?))
+        .collect()
+}
+
+pub async fn follower_pages(
+    db: &impl ConnectionTrait,
+    user_ids: &[i64],
+    page: &PageRequest,
+) -> Result<HashMap<i64, Page<user::Model>>> {
+    FOLLOWERS
+        .pages_per_parent(db, "f.followee_id", user_ids, Order::NewestFirst, page)
+        .await
+}
+
+pub async fn following_pages(
+    db: &impl ConnectionTrait,
+    user_ids: &[i64],
+    page: &PageRequest,
+) -> Result<HashMap<i64, Page<user::Model>>> {
+    FOLLOWING
+        .pages_per_parent(db, "f.follower_id", user_ids, Order::NewestFirst, page)
+        .await
+}
+
+pub async fn users_by_ids(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> Result<HashMap<i64, user::Model>> {
+    let rows = sql::query_all(
+        db,
+        &format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.id IN ({})",
+            placeholders(ids.len())
+        ),
+        ids.iter().map(|&id| id.into()).collect(),
+    )
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let user = <user::Model as sea_orm::FromQueryResult>::from_query_result(row, "")?;
+            Ok((user.id, user))
+        })
+        .collect()
+}

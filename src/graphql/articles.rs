@@ -1,0 +1,278 @@
+//! Articles: the `Article` type, the lists (`articles`, `feed`), lookups,
+//! writing and favoriting.
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result};
+use chrono::{DateTime, Utc};
+
+use super::comments::Comment;
+use super::connection::{Connection, Total};
+use super::ids::{self, Kind};
+use super::loaders::{
+    ArticleBody, ArticleComments, ArticleTags, FavoritedByViewer, PageOf, UserById,
+};
+use super::users::User;
+use super::viewer::ContextExt as _;
+use crate::domain::Error;
+use crate::domain::articles::{
+    self as domain_articles, ArticlePatch, ArticleRow, NewArticle, Scope,
+};
+use crate::domain::pagination::{Order, PageRequest};
+
+/// A published piece of writing.
+#[derive(Clone)]
+pub struct Article(pub ArticleRow);
+
+#[Object]
+impl Article {
+    pub async fn id(&self) -> ID {
+        ids::encode(Kind::Article, self.0.id)
+    }
+
+    /// Unique, URL-safe, derived from the title.
+    async fn slug(&self) -> &str {
+        &self.0.slug
+    }
+
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+
+    async fn body(&self, ctx: &Context<'_>) -> Result<String> {
+        ctx.load_one(ArticleBody(self.0.id))
+            .await?
+            .ok_or_else(|| vanished("article", self.0.id))
+    }
+
+    /// Lower-case tag names, in the order the author gave them.
+    async fn tags(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
+        Ok(ctx
+            .load_one(ArticleTags(self.0.id))
+            .await?
+            .unwrap_or_default())
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+
+    async fn author(&self, ctx: &Context<'_>) -> Result<User> {
+        ctx.load_one(UserById(self.0.author_id))
+            .await?
+            .map(User)
+            .ok_or_else(|| vanished("user", self.0.author_id))
+    }
+
+    async fn favorites_count(&self) -> i64 {
+        self.0.favorites_count
+    }
+
+    /// False for anonymous callers.
+    async fn favorited_by_viewer(&self, ctx: &Context<'_>) -> Result<bool> {
+        if ctx.viewer().id()?.is_none() {
+            return Ok(false);
+        }
+        Ok(ctx
+            .load_one(FavoritedByViewer(self.0.id))
+            .await?
+            .unwrap_or(false))
+    }
+
+    async fn comments_count(&self) -> i64 {
+        self.0.comments_count
+    }
+
+    /// The article's comments, newest first.
+    #[graphql(complexity = "super::page_complexity(first, child_complexity)")]
+    async fn comments(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<Comment>> {
+        let page = PageRequest::parse(first, after.as_deref())?;
+        let found = ctx
+            .load_one(PageOf::<ArticleComments>::new(self.0.id, page))
+            .await?;
+        Ok(match found {
+            Some(found) => {
+                Connection::from_page(found, Total::Known(self.0.comments_count), Comment)
+            }
+            None => Connection::empty(),
+        })
+    }
+}
+
+/// A row the database just named is gone: deleted between two statements of
+/// one request. Internal: the client cannot act on it.
+pub(super) fn vanished(what: &str, id: i64) -> async_graphql::Error {
+    Error::Internal(anyhow::anyhow!("{what} {id} vanished mid-request")).into()
+}
+
+#[derive(InputObject, Default)]
+pub struct ArticleFilter {
+    tag: Option<String>,
+    /// username of the author
+    author: Option<String>,
+    /// username of a user who favorited the article
+    favorited_by: Option<String>,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ArticleOrder {
+    #[default]
+    Newest,
+    Oldest,
+}
+
+#[derive(InputObject)]
+pub struct CreateArticleInput {
+    title: String,
+    description: String,
+    body: String,
+    tags: Option<Vec<String>>,
+}
+
+/// Fields left out (or null) stay as they are.
+#[derive(InputObject)]
+pub struct UpdateArticleInput {
+    title: Option<String>,
+    description: Option<String>,
+    body: Option<String>,
+    tags: Option<Vec<String>>,
+}
+
+#[derive(Default)]
+pub struct ArticleQuery;
+
+#[Object]
+impl ArticleQuery {
+    async fn article(&self, ctx: &Context<'_>, slug: String) -> Result<Option<Article>> {
+        Ok(domain_articles::by_slug(&ctx.services().db, &slug)
+            .await?
+            .map(Article))
+    }
+
+    #[graphql(complexity = "super::page_complexity(first, child_complexity)")]
+    async fn articles(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<ArticleFilter>,
+        #[graphql(default_with = "Some(ArticleOrder::Newest)")] order_by: Option<ArticleOrder>,
+    ) -> Result<Connection<Article>> {
+        let page = PageRequest::parse(first, after.as_deref())?;
+        let filter = filter.unwrap_or_default();
+        let db = &ctx.services().db;
+        let filter = domain_articles::ArticleFilter {
+            tag: filter.tag,
+            author: filter.author,
+            favorited_by: filter.favorited_by,
+        };
+        let Some(scope) = domain_articles::resolve(db, &filter).await? else {
+            return Ok(Connection::empty());
+        };
+        // An explicit null means the default, as for a left-out argument.
+        let order = match order_by.unwrap_or_default() {
+            ArticleOrder::Newest => Order::NewestFirst,
+            ArticleOrder::Oldest => Order::OldestFirst,
+        };
+        let found = domain_articles::list(db, &scope, order, &page).await?;
+        Ok(Connection::from_page(
+            found,
+            Total::Articles(scope),
+            Article,
+        ))
+    }
+
+    /// Articles by the users the caller follows. UNAUTHENTICATED when anonymous.
+    #[graphql(complexity = "super::page_complexity(first, child_complexity)")]
+    async fn feed(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<Article>> {
+        let viewer = ctx.viewer().require()?;
+        let page = PageRequest::parse(first, after.as_deref())?;
+        let scope = Scope::feed(viewer);
+        let found =
+            domain_articles::list(&ctx.services().db, &scope, Order::NewestFirst, &page).await?;
+        Ok(Connection::from_page(
+            found,
+            Total::Articles(scope),
+            Article,
+        ))
+    }
+}
+
+#[derive(Default)]
+pub struct ArticleMutation;
+
+#[Object]
+impl ArticleMutation {
+    async fn create_article(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateArticleInput,
+    ) -> Result<Article> {
+        let viewer = ctx.viewer().require()?;
+        let input = NewArticle {
+            title: input.title,
+            description: input.description,
+            body: input.body,
+            tags: input.tags,
+        };
+        Ok(Article(
+            domain_articles::create(&ctx.services().db, viewer, input).await?,
+        ))
+    }
+
+    /// Only the author may update; FORBIDDEN for anyone else.
+    async fn update_article(
+        &self,
+        ctx: &Context<'_>,
+        slug: String,
+        input: UpdateArticleInput,
+    ) -> Result<Article> {
+        let viewer = ctx.viewer().require()?;
+        let patch = ArticlePatch {
+            title: input.title,
+            description: input.description,
+            body: input.body,
+            tags: input.tags,
+        };
+        Ok(Article(
+            domain_articles::update(&ctx.services().db, viewer, &slug, patch).await?,
+        ))
+    }
+
+    /// Only the author may delete. Answers the deleted article's id.
+    async fn delete_article(&self, ctx: &Context<'_>, slug: String) -> Result<ID> {
+        let viewer = ctx.viewer().require()?;
+        let id = domain_articles::delete(&ctx.services().db, viewer, &slug).await?;
+        Ok(ids::encode(Kind::Article, id))
+    }
+
+    async fn favorite_article(&self, ctx: &Context<'_>, slug: String) -> Result<Article> {
+        let viewer = ctx.viewer().require()?;
+        Ok(Article(
+            domain_articles::favorite(&ctx.services().db, viewer, &slug).await?,
+        ))
+    }
+
+    async fn unfavorite_article(&self, ctx: &Context<'_>, slug: String) -> Result<Article> {
+        let viewer = ctx.viewer().require()?;
+        Ok(Article(
+            domain_articles::unfavorite(&ctx.services().db, viewer, &slug).await?,
+        ))
+    }
+}

@@ -1,0 +1,129 @@
+//! Relay connections: `edges`, `nodes`, `pageInfo` and a `totalCount` that
+//! costs nothing unless selected.
+
+use async_graphql::{Context, Object, OutputType, Result, SimpleObject};
+
+use super::articles::Article;
+use super::comments::Comment;
+use super::users::User;
+use super::viewer::ContextExt as _;
+use crate::domain::articles::{self, Scope};
+use crate::domain::pagination::{Cursor, Page};
+
+/// Where a connection's `totalCount` comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum Total {
+    /// Known already: a counter on the parent row, or an empty result.
+    Known(i64),
+    /// The articles a scope holds: one COUNT, run only when selected.
+    Articles(Scope),
+    /// A per-user count through the loader.
+    UserArticles(i64),
+    UserFavorites(i64),
+}
+
+pub struct Connection<N> {
+    edges: Vec<Edge<N>>,
+    has_next: bool,
+    has_previous: bool,
+    total: Total,
+}
+
+impl<N> Connection<N> {
+    /// Wraps a domain page, turning each row into its GraphQL node.
+    pub fn from_page<T>(page: Page<T>, total: Total, node: impl Fn(T) -> N) -> Self {
+        Self {
+            has_next: page.has_next,
+            has_previous: page.has_previous,
+            edges: page
+                .edges
+                .into_iter()
+                .map(|edge| Edge {
+                    cursor: edge.cursor,
+                    node: node(edge.node),
+                })
+                .collect(),
+            total,
+        }
+    }
+
+    pub fn empty() -> Self {
+        Self {
+            edges: Vec::new(),
+            has_next: false,
+            has_previous: false,
+            total: Total::Known(0),
+        }
+    }
+}
+
+#[Object(
+    concrete(name = "ArticleConnection", params(Article)),
+    concrete(name = "CommentConnection", params(Comment)),
+    concrete(name = "UserConnection", params(User))
+)]
+impl<N: OutputType> Connection<N>
+where
+    Edge<N>: OutputType,
+{
+    async fn edges(&self) -> &[Edge<N>] {
+        &self.edges
+    }
+
+    async fn nodes(&self) -> Vec<&N> {
+        self.edges.iter().map(|edge| &edge.node).collect()
+    }
+
+    async fn page_info(&self) -> PageInfo {
+        PageInfo {
+            has_next_page: self.has_next,
+            has_previous_page: self.has_previous,
+            start_cursor: self.edges.first().map(|edge| edge.cursor.encode()),
+            end_cursor: self.edges.last().map(|edge| edge.cursor.encode()),
+        }
+    }
+
+    /// How many items the whole (filtered) list holds, across all pages.
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<i64> {
+        Ok(match self.total {
+            Total::Known(n) => n,
+            Total::Articles(scope) => articles::count(&ctx.services().db, &scope).await?,
+            Total::UserArticles(user_id) => ctx
+                .load_one(super::loaders::UserArticleCount(user_id))
+                .await?
+                .unwrap_or(0),
+            Total::UserFavorites(user_id) => ctx
+                .load_one(super::loaders::UserFavoriteCount(user_id))
+                .await?
+                .unwrap_or(0),
+        })
+    }
+}
+
+pub struct Edge<N> {
+    cursor: Cursor,
+    node: N,
+}
+
+#[Object(
+    concrete(name = "ArticleEdge", params(Article)),
+    concrete(name = "CommentEdge", params(Comment)),
+    concrete(name = "UserEdge", params(User))
+)]
+impl<N: OutputType> Edge<N> {
+    async fn cursor(&self) -> String {
+        self.cursor.encode()
+    }
+
+    async fn node(&self) -> &N {
+        &self.node
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct PageInfo {
+    has_next_page: bool,
+    has_previous_page: bool,
+    start_cursor: Option<String>,
+    end_cursor: Option<String>,
+}

@@ -1,0 +1,259 @@
+//! Batching: every relation, list and count behind a resolver goes through
+//! one per-request `DataLoader`, so a request costs a number of statements
+//! that depends on the shape of the query, not on how many rows it returns.
+//!
+//! One loader value implements `Loader<K>` for many key types, each key type
+//! naming a relation (`UserById`, `ArticleTags`, ...). It is built per request
+//! because some answers depend on the viewer (`FavoritedByViewer`), so one
+//! caller's answers can never reach another.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Arc;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use entity::{comment, user};
+use sea_orm::DatabaseConnection;
+
+use crate::domain::articles::{self, ArticleRow};
+use crate::domain::pagination::{Page, PageRequest};
+use crate::domain::{self, comments, profiles, tags};
+
+pub type Loaders = DataLoader<SqlLoader>;
+
+pub struct SqlLoader {
+    db: DatabaseConnection,
+    viewer: Option<i64>,
+}
+
+/// The loader for one request (or one subscription event) by `viewer`.
+pub fn for_viewer(db: DatabaseConnection, viewer: Option<i64>) -> Arc<Loaders> {
+    Arc::new(DataLoader::new(SqlLoader { db, viewer }, tokio::spawn))
+}
+
+type LoadResult<K, V> = Result<HashMap<K, V>, Arc<domain::Error>>;
+
+macro_rules! keys {
+    ($($(#[$doc:meta])* $name:ident;)*) => {$(
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub struct $name(pub i64);
+    )*};
+}
+
+keys! {
+    /// A user by id.
+    UserById;
+    /// An article (without body) by id.
+    ArticleById;
+    /// An article's body.
+    ArticleBody;
+    /// An article's tag names, in order.
+    ArticleTags;
+    /// Whether the viewer favorited the article.
+    FavoritedByViewer;
+    /// Whether the viewer follows the user.
+    FollowedByViewer;
+    /// A comment by id.
+    CommentById;
+    /// How many articles the user wrote.
+    UserArticleCount;
+    /// How many articles the user favorited.
+    UserFavoriteCount;
+}
+
+/// A page of a list under a parent. Keys asking for the same page of
+/// different parents go out as one windowed statement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PageOf<R> {
+    pub parent: i64,
+    pub page: PageRequest,
+    relation: std::marker::PhantomData<R>,
+}
+
+impl<R> PageOf<R> {
+    pub fn new(parent: i64, page: PageRequest) -> Self {
+        Self {
+            parent,
+            page,
+            relation: std::marker::PhantomData,
+        }
+    }
+}
+
+/// The relations `PageOf` pages through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ArticleComments {}
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UserArticles {}
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UserFavorites {}
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UserFollowers {}
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UserFollowing {}
+
+fn ids<K: Copy>(keys: &[K], id: impl Fn(K) -> i64) -> Vec<i64> {
+    keys.iter().map(|&k| id(k)).collect()
+}
+
+/// Maps answers keyed by id back to the loader's key type.
+fn rekey<K: Eq + Hash, V>(found: HashMap<i64, V>, key: impl Fn(i64) -> K) -> HashMap<K, V> {
+    found
+        .into_iter()
+        .map(|(id, value)| (key(id), value))
+        .collect()
+}
+
+impl Loader<UserById> for SqlLoader {
+    type Value = user::Model;
+    type Error = Arc<domain::Error>;
+
+    async fn load(&self, keys: &[UserById]) -> LoadResult<UserById, user::Model> {
+        Ok(rekey(
+            profiles::users_by_ids(&self.db, &ids(keys, |k| k.0)).await?,
+            UserById,
+        ))
+    }
+}
+
+impl Loader<ArticleById> for SqlLoader {
+    type Value = ArticleRow;
+    type Error = Arc<domain::Error>;
+
+    async fn load(&self, keys: &[ArticleById]) -> LoadResult<ArticleById, ArticleRow> {
+        Ok(rekey(
+            articles::by_ids(&self.db, &ids(keys, |k| k.0)).await?,
+            ArticleById,
+        ))
+    }
+}
+
+impl Loader<ArticleBody> for SqlLoader {
+    type Value = String;
+    type Error = Arc<domain::Error>;
+
+    async fn load(&self, keys: &[ArticleBody]) -> LoadResult<ArticleBody, String> {
+        Ok(rekey(
+            articles::bodies(&self.db, &ids(keys, |k| k.0)).await?,
+            ArticleBody,
+        ))
+    }
+}
+
+impl Loader<ArticleTags> for SqlLoader {
+    type Value = Vec<String>;
+    type Error = Arc<domain::Error>;
+
+    async fn load(&self, keys: &[ArticleTags]) -> LoadResult<ArticleTags, Vec<String>> {
+        Ok(rekey(
+            tags::of_articles(&self.db, &ids(keys, |k| k.0)).await?,
+            ArticleTags,
+        ))
+    }
+}
+
+impl Loader<FavoritedByViewer> for SqlLoader {
+    type Value = bool;
+    type Error = Arc<domain::Error>;
+
+    async fn load(&self, keys: &[FavoritedByViewer]) -> LoadResult<FavoritedByViewer, bool> {
+        let Some(viewer) = self.viewer else {
+            return Ok(keys.iter().map(|&k| (k, false)).collect());
+        };
+        let favorited = articles::favorited_by(&self.db, viewer, &ids(keys, |k| k.0)).await?;
+        Ok(keys
+            .iter()
+            .map(|&k| (k, favorited.contains(&k.0)))
+            .collect())
+    }
+}
+
+impl Loader<FollowedByViewer> for SqlLoader {
+    type Value = bool;
+    type Error = Arc<domain::Error>;
+
+    async fn load(&self, keys: &[FollowedByViewer]) -> LoadResult<FollowedByViewer, bool> {
+        let Some(viewer) = self.viewer else {
+            return Ok(keys.iter().map(|&k| (k, false)).collect());
+        };
+        let followed = profiles::followed_by(&self.db, viewer, &ids(keys, |k| k.0)).await?;
+        Ok(keys.iter().map(|&k| (k, followed.contains(&k.0))).collect())
+    }
+}
+
+impl Loader<CommentById> for SqlLoader {
+    type Value = comment::Model;
+    type Error = Arc<domain::Error>;
+
+    async fn load(&self, keys: &[CommentById]) -> LoadResult<CommentById, comment::Model> {
+        Ok(rekey(
+            comments::by_ids(&self.db, &ids(keys, |k| k.0)).await?,
+            CommentById,
+        ))
+    }
+}
+
+impl Loader<UserArticleCount> for SqlLoader {
+    type Value = i64;
+    type Error = Arc<domain::Error>;
+
+    async fn load(&self, keys: &[UserArticleCount]) -> LoadResult<UserArticleCount, i64> {
+        let counts = articles::counts_by_author(&self.db, &ids(keys, |k| k.0)).await?;
+        Ok(keys
+            .iter()
+            .map(|&k| (k, counts.get(&k.0).copied().unwrap_or(0)))
+            .collect())
+    }
+}
+
+impl Loader<UserFavoriteCount> for SqlLoader {
+    type Value = i64;
+    type Error = Arc<domain::Error>;
+
+    async fn load(&self, keys: &[UserFavoriteCount]) -> LoadResult<UserFavoriteCount, i64> {
+        let counts = articles::favorite_counts_by_user(&self.db, &ids(keys, |k| k.0)).await?;
+        Ok(keys
+            .iter()
+            .map(|&k| (k, counts.get(&k.0).copied().unwrap_or(0)))
+            .collect())
+    }
+}
+
+/// Parents grouped by the page they ask for: one statement per group (in
+/// practice one group, since siblings ask for the same page).
+fn by_request<R>(keys: &[PageOf<R>]) -> HashMap<PageRequest, Vec<i64>> {
+    let mut groups: HashMap<PageRequest, Vec<i64>> = HashMap::new();
+    for key in keys {
+        groups.entry(key.page).or_default().push(key.parent);
+    }
+    groups
+}
+
+macro_rules! page_loader {
+    ($relation:ty, $value:ty, $fetch:path) => {
+        impl Loader<PageOf<$relation>> for SqlLoader {
+            type Value = Page<$value>;
+            type Error = Arc<domain::Error>;
+
+            async fn load(
+                &self,
+                keys: &[PageOf<$relation>],
+            ) -> LoadResult<PageOf<$relation>, Page<$value>> {
+                let mut found = HashMap::with_capacity(keys.len());
+                for (request, parents) in by_request(keys) {
+                    for (parent, page) in $fetch(&self.db, &parents, &request).await? {
+                        found.insert(PageOf::new(parent, request), page);
+                    }
+                }
+                Ok(found)
+            }
+        }
+    };
+}
+
+page_loader!(ArticleComments, comment::Model, comments::pages_by_article);
+page_loader!(UserArticles, ArticleRow, articles::pages_by_author);
+page_loader!(UserFavorites, ArticleRow, articles::pages_favorited_by);
+page_loader!(UserFollowers, user::Model, profiles::follower_pages);
+page_loader!(UserFollowing, user::Model, profiles::following_pages);

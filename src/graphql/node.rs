@@ -1,0 +1,59 @@
+//! Relay's `node` and `nodes`: refetch anything by its global id.
+
+use async_graphql::{Context, ID, Interface, Object, Result};
+
+use super::articles::Article;
+use super::comments::Comment;
+use super::ids::{self, Kind};
+use super::loaders::{ArticleById, CommentById, UserById};
+use super::users::User;
+use super::viewer::ContextExt as _;
+
+/// Anything that can be fetched again by its global id.
+#[derive(Interface)]
+#[graphql(field(name = "id", ty = "ID"))]
+pub enum Node {
+    User(User),
+    Article(Article),
+    Comment(Comment),
+}
+
+#[derive(Default)]
+pub struct NodeQuery;
+
+#[Object]
+impl NodeQuery {
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
+        load(ctx, &id).await
+    }
+
+    /// One entry per id, in order; null where nothing has that id.
+    async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> Result<Vec<Option<Node>>> {
+        // Each lookup goes through the loader, so the ids of one kind are
+        // fetched in one statement.
+        futures_util::future::try_join_all(ids.iter().map(|id| load(ctx, id))).await
+    }
+}
+
+/// The object an id names, or `None` when the id is not ours or names
+/// nothing (lookups by key answer null, per the contract).
+async fn load(ctx: &Context<'_>, id: &ID) -> Result<Option<Node>> {
+    let Some((kind, id)) = ids::decode(id) else {
+        return Ok(None);
+    };
+    Ok(match kind {
+        Kind::User => ctx
+            .load_one(UserById(id))
+            .await?
+            .map(|u| Node::User(User(u))),
+        Kind::Article => ctx
+            .load_one(ArticleById(id))
+            .await?
+            .map(|a| Node::Article(Article(a))),
+        Kind::Comment => ctx
+            .load_one(CommentById(id))
+            .await?
+            .map(|c| Node::Comment(Comment(c))),
+        Kind::Notification => None,
+    })
+}
