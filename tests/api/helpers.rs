@@ -50,9 +50,14 @@ pub(crate) struct TestApp {
 
 impl TestApp {
     pub(crate) async fn spawn_sqlite() -> Self {
+        Self::spawn_sqlite_with(&[]).await
+    }
+
+    /// A SQLite-backed app with extra `serve` flags.
+    pub(crate) async fn spawn_sqlite_with(extra_args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("a temp dir");
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
-        Self::spawn_with(&url, DbGuard::Sqlite(dir)).await
+        Self::spawn_with(&url, DbGuard::Sqlite(dir), extra_args).await
     }
 
     pub(crate) async fn spawn_postgres() -> Option<Self> {
@@ -69,14 +74,14 @@ impl TestApp {
             .expect("create the test database");
         admin.close().await.ok();
         let url = with_database(&admin_url, &name);
-        Some(Self::spawn_with(&url, DbGuard::Postgres { admin_url, name }).await)
+        Some(Self::spawn_with(&url, DbGuard::Postgres { admin_url, name }, &[]).await)
     }
 
-    async fn spawn_with(url: &str, guard: DbGuard) -> Self {
+    async fn spawn_with(url: &str, guard: DbGuard, extra_args: &[&str]) -> Self {
         if std::env::var_os("TEST_LOG").is_some() {
             conduit_gateway::telemetry::init(Default::default());
         }
-        let config = Config::try_parse_from([
+        let args = [
             "serve",
             "--listen",
             "127.0.0.1:0",
@@ -86,8 +91,9 @@ impl TestApp {
             TEST_SECRET,
             "--db-max-connections",
             "4",
-        ])
-        .expect("a valid test config");
+        ];
+        let config =
+            Config::try_parse_from(args.iter().chain(extra_args)).expect("a valid test config");
         let app = App::build(Box::new(config)).await.expect("the app builds");
         let addr = app.local_addr();
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -107,3 +107,64 @@ e2e! {
         assert_eq!(error_code(&response), "GRAPHQL_VALIDATION_FAILED", "{response:#}");
     }
 }
+
+#[tokio::test]
+async fn cors_allows_the_configured_origins_only() {
+    let app =
+        crate::helpers::TestApp::spawn_sqlite_with(&["--cors-origin", "https://app.example.com"])
+            .await;
+
+    let allowed = app
+        .http
+        .request(reqwest::Method::OPTIONS, app.url("/graphql"))
+        .header("Origin", "https://app.example.com")
+        .header("Access-Control-Request-Method", "POST")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization, content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let allowed_headers = allowed.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(
+        allowed_headers.contains("authorization"),
+        "{allowed_headers}"
+    );
+
+    let other = app
+        .http
+        .request(reqwest::Method::OPTIONS, app.url("/graphql"))
+        .header("Origin", "https://evil.example.com")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn bad_settings_stop_the_server_with_a_one_line_error() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_conduit-gateway"))
+        .args(["serve", "--listen", "not-an-address"])
+        .output()
+        .expect("the binary runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--listen"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let short_secret = std::process::Command::new(env!("CARGO_BIN_EXE_conduit-gateway"))
+        .args(["serve", "--jwt-secret", "short"])
+        .output()
+        .expect("the binary runs");
+    assert!(!short_secret.status.success());
+    assert!(String::from_utf8_lossy(&short_secret.stderr).contains("at least 32"));
+}
