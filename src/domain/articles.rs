@@ -378,9 +378,13 @@ pub async fn update(
     };
     if let Some(title) = title {
         // The slug follows the title, unless the title still asks for the
-        // slug the article already has.
+        // slug the article already has: that slug itself, or that slug with
+        // the suffix that made it unique. A slug that only looks suffixed
+        // ("hello-abcdef" of "Hello abcdef", retitled "Hello") moves.
         let wanted = slugs::base(&title);
-        if !is_slug_for(&current.slug, &wanted) {
+        let keeps_slug = current.slug == wanted
+            || (is_slug_for(&current.slug, &wanted) && slugs::base(&current.title) == wanted);
+        if !keeps_slug {
             model.slug = Set(free_slug(&txn, &title, Some(current.id)).await?);
         }
         model.title = Set(title);
