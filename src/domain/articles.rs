@@ -11,6 +11,7 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseConnection, FromQueryResult, Value,
 };
 
+use super::error::OnConstraint as _;
 use super::pagination::{Order, Page, PageRequest};
 use super::sql::{self, Keyset, placeholders};
 use super::validate::{self, Checks};
@@ -306,7 +307,8 @@ pub struct ArticlePatch {
 /// Publishes an article by `author_id`.
 ///
 /// # Errors
-/// BAD_USER_INPUT for invalid fields, with every message at once.
+/// BAD_USER_INPUT for invalid fields, with every message at once; CONFLICT
+/// when concurrent writers took every slug it tried (see `free_slug`).
 #[tracing::instrument(skip_all, fields(author_id))]
 pub async fn create(
     db: &DatabaseConnection,
@@ -326,14 +328,26 @@ pub async fn create(
         tag_names.expect("BUG: checked"),
     );
 
+    retry_on_slug_race(|| insert(db, author_id, &title, &description, &body, &tag_names)).await
+}
+
+/// `create`'s writing part, on checked input.
+async fn insert(
+    db: &DatabaseConnection,
+    author_id: i64,
+    title: &str,
+    description: &str,
+    body: &str,
+    tag_names: &[String],
+) -> Result<ArticleRow> {
     let txn = begin_write(db).await?;
-    let slug = free_slug(&txn, &title, None).await?;
+    let slug = free_slug(&txn, title, None).await?;
     let now = time::now();
     let article = article::ActiveModel {
         slug: Set(slug),
-        title: Set(title),
-        description: Set(description),
-        body: Set(body),
+        title: Set(title.to_owned()),
+        description: Set(description.to_owned()),
+        body: Set(body.to_owned()),
         author_id: Set(author_id),
         favorites_count: Set(0),
         comments_count: Set(0),
@@ -342,8 +356,9 @@ pub async fn create(
         ..Default::default()
     }
     .insert(&txn)
-    .await?;
-    tags::attach(&txn, article.id, &tag_names).await?;
+    .await
+    .on_unique_violation(|_| slug_taken())?;
+    tags::attach(&txn, article.id, tag_names).await?;
     txn.commit().await?;
     Ok(row_of(article))
 }
@@ -352,7 +367,7 @@ pub async fn create(
 ///
 /// # Errors
 /// BAD_USER_INPUT, NOT_FOUND for an unknown slug, FORBIDDEN for anyone but
-/// the author.
+/// the author; CONFLICT as for `create`.
 #[tracing::instrument(skip_all, fields(user_id, slug))]
 pub async fn update(
     db: &DatabaseConnection,
@@ -368,7 +383,23 @@ pub async fn update(
     let body = checks.check_opt("body", patch.body, |v| required_text(&v, BODY_MAX));
     let tag_names = checks.check_opt("tags", patch.tags, tags::normalize);
     checks.finish()?;
+    let checked = ArticlePatch {
+        title,
+        description,
+        body,
+        tags: tag_names,
+    };
 
+    retry_on_slug_race(|| apply(db, user_id, slug, &checked)).await
+}
+
+/// `update`'s writing part, on a patch already checked.
+async fn apply(
+    db: &DatabaseConnection,
+    user_id: i64,
+    slug: &str,
+    patch: &ArticlePatch,
+) -> Result<ArticleRow> {
     let txn = begin_write(db).await?;
     let current = authored(&txn, user_id, slug).await?;
     let mut model = article::ActiveModel {
@@ -376,7 +407,7 @@ pub async fn update(
         updated_at: Set(time::now()),
         ..Default::default()
     };
-    if let Some(title) = title {
+    if let Some(title) = patch.title.clone() {
         // The slug follows the title, unless the title still asks for the
         // slug the article already has: that slug itself, or that slug with
         // the suffix that made it unique. A slug that only looks suffixed
@@ -389,16 +420,19 @@ pub async fn update(
         }
         model.title = Set(title);
     }
-    if let Some(description) = description {
+    if let Some(description) = patch.description.clone() {
         model.description = Set(description);
     }
-    if let Some(body) = body {
+    if let Some(body) = patch.body.clone() {
         model.body = Set(body);
     }
-    model.update(&txn).await?;
-    if let Some(tag_names) = tag_names {
+    model
+        .update(&txn)
+        .await
+        .on_unique_violation(|_| slug_taken())?;
+    if let Some(tag_names) = &patch.tags {
         tags::detach_all(&txn, current.id).await?;
-        tags::attach(&txn, current.id, &tag_names).await?;
+        tags::attach(&txn, current.id, tag_names).await?;
     }
     let updated = by_ids(&txn, &[current.id])
         .await?
@@ -494,15 +528,43 @@ pub(crate) fn not_found(slug: &str) -> Error {
     Error::NotFound(format!("no article has the slug {slug:?}"))
 }
 
+/// How many times a write is tried when concurrent writers keep taking the
+/// slug it picked.
+const SLUG_ATTEMPTS: usize = 4;
+
+/// Runs `write` (one whole transaction) again when a concurrent writer took
+/// the slug it picked: the new attempt sees that writer's slug and picks
+/// another. See `free_slug`.
+async fn retry_on_slug_race<T, F>(mut write: impl FnMut() -> F) -> Result<T>
+where
+    F: Future<Output = Result<T>>,
+{
+    let mut attempt = 1;
+    loop {
+        match write().await {
+            Err(Error::Conflict(_)) if attempt < SLUG_ATTEMPTS => attempt += 1,
+            result => return result,
+        }
+    }
+}
+
+/// The unique index on `articles.slug` refused a slug `free_slug` found free.
+fn slug_taken() -> Error {
+    Error::conflict(
+        "title",
+        "another article took this title's slug at the same moment; try again",
+    )
+}
+
 /// A slug for `title` that no other article has: the title's own slug when
 /// free, else that slug with a short random suffix.
 ///
 /// # Implementation notes
 /// Runs inside the writing transaction. On SQLite that transaction holds the
-/// write lock, so the check cannot race; on PostgreSQL two writers could pick
-/// the same free slug at once, and the unique index turns the loser into an
-/// error, which is why the suffix is random rather than a counter both would
-/// compute alike.
+/// write lock, so the check cannot race; on PostgreSQL two writers can pick
+/// the same free slug at once, and the unique index refuses the loser's
+/// write, which `retry_on_slug_race` then runs again. The suffix is random
+/// rather than a counter both would compute alike.
 async fn free_slug(db: &impl ConnectionTrait, title: &str, except: Option<i64>) -> Result<String> {
     let base = slugs::base(title);
     let mut candidate = base.clone();
