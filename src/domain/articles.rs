@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use entity::article;
 use rand::Rng as _;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseConnection, FromQueryResult, Value,
+    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend,
+    FromQueryResult, Value,
 };
 
 use super::error::OnConstraint as _;
@@ -181,9 +182,36 @@ pub async fn by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i6
 }
 
 pub async fn by_slug(db: &impl ConnectionTrait, slug: &str) -> Result<Option<ArticleRow>> {
+    select_by_slug(db, slug, "").await
+}
+
+/// The article at `slug`, for a write: locked until the transaction ends.
+///
+/// # Implementation notes
+/// On PostgreSQL the row is read `FOR UPDATE`, so writes to one article
+/// take turns: a write that races a delete either finishes before it or
+/// finds nothing (NOT_FOUND), never a row that vanishes under its insert
+/// (a foreign-key error), and the counters read here are current. SQLite
+/// has no row locks and needs none: its write transactions are serial.
+pub(crate) async fn by_slug_for_update(
+    db: &impl ConnectionTrait,
+    slug: &str,
+) -> Result<Option<ArticleRow>> {
+    let lock = match db.get_database_backend() {
+        DbBackend::Postgres => " FOR UPDATE",
+        _ => "",
+    };
+    select_by_slug(db, slug, lock).await
+}
+
+async fn select_by_slug(
+    db: &impl ConnectionTrait,
+    slug: &str,
+    lock: &str,
+) -> Result<Option<ArticleRow>> {
     let rows = sql::query_all(
         db,
-        &format!("SELECT {COLUMNS} FROM articles a WHERE a.slug = ?"),
+        &format!("SELECT {COLUMNS} FROM articles a WHERE a.slug = ?{lock}"),
         vec![slug.into()],
     )
     .await?;
@@ -479,7 +507,9 @@ async fn set_favorite(
     on: bool,
 ) -> Result<ArticleRow> {
     let txn = begin_write(db).await?;
-    let article = by_slug(&txn, slug).await?.ok_or_else(|| not_found(slug))?;
+    let article = by_slug_for_update(&txn, slug)
+        .await?
+        .ok_or_else(|| not_found(slug))?;
     let changed = if on {
         sql::execute(
             &txn,
@@ -515,7 +545,9 @@ async fn set_favorite(
 
 /// The article at `slug`, if `user_id` wrote it.
 async fn authored(db: &impl ConnectionTrait, user_id: i64, slug: &str) -> Result<ArticleRow> {
-    let article = by_slug(db, slug).await?.ok_or_else(|| not_found(slug))?;
+    let article = by_slug_for_update(db, slug)
+        .await?
+        .ok_or_else(|| not_found(slug))?;
     if article.author_id != user_id {
         return Err(Error::Forbidden(
             "only the author may change this article".into(),

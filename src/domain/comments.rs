@@ -45,7 +45,7 @@ pub async fn add(
     let body = body.expect("BUG: checked");
 
     let txn = begin_write(db).await?;
-    let article = articles::by_slug(&txn, slug)
+    let article = articles::by_slug_for_update(&txn, slug)
         .await?
         .ok_or_else(|| articles::not_found(slug))?;
     let now = time::now();
