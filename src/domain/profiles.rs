@@ -81,24 +81,27 @@ async fn set_follow(
     };
     let delta: i64 = if on { 1 } else { -1 };
     if changed > 0 {
-        sql::execute(
-            &txn,
-            "UPDATE users SET followers_count = followers_count + ? WHERE id = ?",
-            vec![delta.into(), target.id.into()],
-        )
-        .await?;
-        sql::execute(
-            &txn,
-            "UPDATE users SET following_count = following_count + ? WHERE id = ?",
-            vec![delta.into(), user_id.into()],
-        )
-        .await?;
+        // In id order: two users following each other at once would
+        // otherwise lock the two rows in opposite orders and deadlock on
+        // PostgreSQL.
+        let mut counters = [("followers_count", target.id), ("following_count", user_id)];
+        counters.sort_by_key(|&(_, id)| id);
+        for (column, id) in counters {
+            sql::execute(
+                &txn,
+                &format!("UPDATE users SET {column} = {column} + ? WHERE id = ?"),
+                vec![delta.into(), id.into()],
+            )
+            .await?;
+        }
     }
+    // Read back rather than computed from the lookup above: on PostgreSQL
+    // concurrent follows may have moved the counters since.
+    let target = users::find_by_id(&txn, target.id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("user {} vanished inside a follow", target.id))?;
     txn.commit().await?;
-    Ok(user::Model {
-        followers_count: target.followers_count + if changed > 0 { delta } else { 0 },
-        ..target
-    })
+    Ok(target)
 }
 
 /// Which of `ids` the user follows.
