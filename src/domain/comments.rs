@@ -85,12 +85,17 @@ pub async fn delete(db: &DatabaseConnection, user_id: i64, comment_id: i64) -> R
             "only the comment's author may delete it".into(),
         ));
     }
-    sql::execute(
+    let deleted = sql::execute(
         &txn,
         "DELETE FROM comments WHERE id = ?",
         vec![comment.id.into()],
     )
     .await?;
+    if deleted == 0 {
+        // A concurrent delete got there first (on PostgreSQL) and moved the
+        // counter already.
+        return Err(Error::NotFound("no such comment".into()));
+    }
     sql::execute(
         &txn,
         "UPDATE articles SET comments_count = comments_count - 1 WHERE id = ?",
