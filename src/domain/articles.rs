@@ -369,6 +369,7 @@ async fn insert(
     tag_names: &[String],
 ) -> Result<ArticleRow> {
     let txn = begin_write(db).await?;
+    users::ensure_exists(&txn, author_id).await?;
     let slug = free_slug(&txn, title, None).await?;
     let now = time::now();
     let article = article::ActiveModel {
@@ -429,6 +430,7 @@ async fn apply(
     patch: &ArticlePatch,
 ) -> Result<ArticleRow> {
     let txn = begin_write(db).await?;
+    users::ensure_exists(&txn, user_id).await?;
     let current = authored(&txn, user_id, slug).await?;
     let mut model = article::ActiveModel {
         id: sea_orm::ActiveValue::Unchanged(current.id),
@@ -475,6 +477,7 @@ async fn apply(
 #[tracing::instrument(skip_all, fields(user_id, slug))]
 pub async fn delete(db: &DatabaseConnection, user_id: i64, slug: &str) -> Result<i64> {
     let txn = begin_write(db).await?;
+    users::ensure_exists(&txn, user_id).await?;
     let article = authored(&txn, user_id, slug).await?;
     tags::detach_all(&txn, article.id).await?;
     // Comments and favorites go by ON DELETE CASCADE.
@@ -507,6 +510,7 @@ async fn set_favorite(
     on: bool,
 ) -> Result<ArticleRow> {
     let txn = begin_write(db).await?;
+    users::ensure_exists(&txn, user_id).await?;
     let article = by_slug_for_update(&txn, slug)
         .await?
         .ok_or_else(|| not_found(slug))?;

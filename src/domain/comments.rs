@@ -12,7 +12,7 @@ use sea_orm::{
 use super::pagination::{Order, Page, PageRequest};
 use super::sql::{self, Keyset, placeholders};
 use super::validate::{self, Checks};
-use super::{Error, Result, articles, begin_write, time};
+use super::{Error, Result, articles, begin_write, time, users};
 
 pub const BODY_MAX: usize = 10_000;
 
@@ -45,6 +45,7 @@ pub async fn add(
     let body = body.expect("BUG: checked");
 
     let txn = begin_write(db).await?;
+    users::ensure_exists(&txn, user_id).await?;
     let article = articles::by_slug_for_update(&txn, slug)
         .await?
         .ok_or_else(|| articles::not_found(slug))?;
@@ -76,6 +77,7 @@ pub async fn add(
 #[tracing::instrument(skip_all, fields(user_id, comment_id))]
 pub async fn delete(db: &DatabaseConnection, user_id: i64, comment_id: i64) -> Result<i64> {
     let txn = begin_write(db).await?;
+    users::ensure_exists(&txn, user_id).await?;
     let comment = comment::Entity::find_by_id(comment_id)
         .one(&txn)
         .await?

@@ -58,6 +58,7 @@ async fn set_follow(
     on: bool,
 ) -> Result<user::Model> {
     let txn = begin_write(db).await?;
+    users::ensure_exists(&txn, user_id).await?;
     let target = users::find_by_username(&txn, username)
         .await?
         .ok_or_else(|| Error::NotFound(format!("no user is named {username:?}")))?;

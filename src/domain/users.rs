@@ -157,6 +157,19 @@ pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<use
     Ok(user::Entity::find_by_id(id).one(db).await?)
 }
 
+/// Fails unless `user_id` names an account. A token can outlive its
+/// account's row (a database reset under a fixed secret); a write in its
+/// name would otherwise break a foreign key.
+///
+/// # Errors
+/// UNAUTHENTICATED when no account has `user_id`.
+pub(crate) async fn ensure_exists(db: &impl ConnectionTrait, user_id: i64) -> Result<()> {
+    find_by_id(db, user_id)
+        .await?
+        .map(|_| ())
+        .ok_or_else(Error::unauthenticated)
+}
+
 pub async fn find_by_username(
     db: &impl ConnectionTrait,
     username: &str,
