@@ -34,6 +34,9 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// Print the GraphQL schema (SDL) to standard output.
     Schema,
+    /// Fill a fresh database with realistic, deterministic demo data
+    /// (migrating first). Every demo user's password is `password`.
+    Seed(SeedArgs),
 }
 
 #[derive(Clone, Debug, Args)]
@@ -51,6 +54,41 @@ pub struct DatabaseArgs {
     /// The most database connections this process keeps open.
     #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_max_connections: u32,
+}
+
+/// What `seed` writes. The defaults are the benchmark size.
+#[derive(Clone, Debug, Args)]
+pub struct SeedArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Seed of the random generator: the same seed and sizes give the same rows.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+
+    /// How many users.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(..=10_000_000))]
+    pub users: u64,
+
+    /// How many articles.
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(..=10_000_000))]
+    pub articles: u64,
+
+    /// How many comments.
+    #[arg(long, default_value_t = 500_000, value_parser = clap::value_parser!(u64).range(..=100_000_000))]
+    pub comments: u64,
+
+    /// How many favorites (distinct user-article pairs).
+    #[arg(long, default_value_t = 300_000, value_parser = clap::value_parser!(u64).range(..=100_000_000))]
+    pub favorites: u64,
+
+    /// How many follows (distinct pairs of two different users).
+    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(..=100_000_000))]
+    pub follows: u64,
+
+    /// How many tags.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(..=1_000_000))]
+    pub tags: u64,
 }
 
 /// Everything `serve` needs. Tests build it with `Config::try_parse_from`,
@@ -101,6 +139,11 @@ pub struct Config {
     /// Do not apply pending migrations on start.
     #[arg(long, env = "NO_MIGRATE", action = ArgAction::SetTrue)]
     pub no_migrate: bool,
+
+    /// Fill an empty database with a small set of demo users and articles
+    /// (password `password`) after migrating; a database with users is left alone.
+    #[arg(long, env = "DEMO", action = ArgAction::SetTrue)]
+    pub demo: bool,
 }
 
 impl Config {

@@ -15,6 +15,8 @@ pub mod domain;
 pub mod graphql;
 /// The axum router: GraphQL over HTTP, GraphiQL, health checks, middleware.
 pub mod http;
+/// Deterministic demo data: the `seed` command and `serve --demo`.
+pub mod seed;
 /// Building the application and running it until it is told to stop.
 pub mod startup;
 /// Structured logs with `tracing`.

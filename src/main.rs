@@ -1,9 +1,9 @@
-//! The command line: `serve`, `migrate`, `schema`. Thin on purpose: all the
-//! work is in the library, so tests and tools reuse the same code.
+//! The command line: `serve`, `migrate`, `schema`, `seed`. Thin on purpose:
+//! all the work is in the library, so tests and tools reuse the same code.
 
 use clap::Parser;
 use conduit_gateway::config::{Cli, Command};
-use conduit_gateway::{db, graphql, startup, telemetry};
+use conduit_gateway::{db, graphql, seed, startup, telemetry};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -33,5 +33,6 @@ async fn run(command: Command) -> anyhow::Result<()> {
             print!("{}", graphql::sdl());
             Ok(())
         }
+        Command::Seed(args) => seed::command(args).await,
     }
 }

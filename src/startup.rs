@@ -13,7 +13,7 @@ use crate::auth::token::Tokens;
 use crate::config::Config;
 use crate::graphql::{self, Limits, Services};
 use crate::http::{self, AppState};
-use crate::{db, domain};
+use crate::{db, domain, seed};
 
 pub struct App {
     listener: TcpListener,
@@ -30,6 +30,9 @@ impl App {
             tracing::info!("skipping migrations (--no-migrate)");
         } else {
             db::migrate(&db).await?;
+        }
+        if config.demo {
+            seed::demo(&db).await?;
         }
 
         let secret = match &config.jwt_secret {

@@ -160,6 +160,101 @@ impl TestApp {
     pub(crate) fn tokens(&self) -> Tokens {
         Tokens::new(TEST_SECRET.as_bytes(), std::time::Duration::from_secs(3600))
     }
+
+    /// Publishes an article titled `title` with `tags` as `token`'s user
+    /// and returns its slug.
+    pub(crate) async fn create_article(&self, token: &str, title: &str, tags: &[&str]) -> String {
+        let data = self
+            .gql_ok(
+                Some(token),
+                "mutation($input: CreateArticleInput!) { createArticle(input: $input) { slug } }",
+                json!({ "input": {
+                    "title": title,
+                    "description": format!("About {title}"),
+                    "body": format!("The body of {title}."),
+                    "tags": tags,
+                }}),
+            )
+            .await;
+        data["createArticle"]["slug"]
+            .as_str()
+            .expect("a slug")
+            .to_owned()
+    }
+
+    /// Publishes `titles` in order, in one request (mutations run one after
+    /// another), and returns their slugs in the same order.
+    pub(crate) async fn create_articles(&self, token: &str, titles: &[String]) -> Vec<String> {
+        let fields: String = titles
+            .iter()
+            .enumerate()
+            .map(|(i, title)| {
+                format!(
+                    "a{i}: createArticle(input: {{ title: {title}, description: \"d\", body: \"b\" }}) {{ slug }} ",
+                    title = Value::String(title.clone())
+                )
+            })
+            .collect();
+        let data = self
+            .gql_ok(Some(token), &format!("mutation {{ {fields}}}"), json!({}))
+            .await;
+        (0..titles.len())
+            .map(|i| {
+                data[format!("a{i}")]["slug"]
+                    .as_str()
+                    .expect("a slug")
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    /// Comments `body` on the article at `slug` as `token`'s user and
+    /// returns the comment's id.
+    pub(crate) async fn add_comment(&self, token: &str, slug: &str, body: &str) -> String {
+        let data = self
+            .gql_ok(
+                Some(token),
+                "mutation($slug: String!, $body: String!) { addComment(articleSlug: $slug, body: $body) { id } }",
+                json!({ "slug": slug, "body": body }),
+            )
+            .await;
+        data["addComment"]["id"].as_str().expect("an id").to_owned()
+    }
+
+    /// `token`'s user follows `username`.
+    pub(crate) async fn follow(&self, token: &str, username: &str) {
+        self.gql_ok(
+            Some(token),
+            "mutation($username: String!) { followUser(username: $username) { id } }",
+            json!({ "username": username }),
+        )
+        .await;
+    }
+
+    /// `token`'s user favorites the article at `slug`.
+    pub(crate) async fn favorite(&self, token: &str, slug: &str) {
+        self.gql_ok(
+            Some(token),
+            "mutation($slug: String!) { favoriteArticle(slug: $slug) { id } }",
+            json!({ "slug": slug }),
+        )
+        .await;
+    }
+
+    /// The global id of the article at `slug`.
+    pub(crate) async fn article_id(&self, slug: &str) -> String {
+        let data = self
+            .gql_ok(
+                None,
+                "query($slug: String!) { article(slug: $slug) { id } }",
+                json!({ "slug": slug }),
+            )
+            .await;
+        data["article"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no article at {slug:?}"))
+            .to_owned()
+    }
 }
 
 impl Drop for TestApp {
@@ -175,6 +270,21 @@ pub(crate) fn error_code(response: &Value) -> &str {
     response["errors"][0]["extensions"]["code"]
         .as_str()
         .unwrap_or_else(|| panic!("expected an error with a code: {response:#}"))
+}
+
+/// The `extensions.fields` of the first error.
+pub(crate) fn error_fields(response: &Value) -> &Value {
+    &response["errors"][0]["extensions"]["fields"]
+}
+
+/// The slugs of a connection's nodes (selected as `nodes { slug }`).
+pub(crate) fn slugs(connection: &Value) -> Vec<String> {
+    connection["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a connection with nodes: {connection:#}"))
+        .iter()
+        .map(|node| node["slug"].as_str().expect("a slug").to_owned())
+        .collect()
 }
 
 enum DbGuard {

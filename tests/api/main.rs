@@ -7,5 +7,14 @@
 mod helpers;
 
 mod accounts;
+mod articles;
+mod authorization;
+mod comments;
+mod favorites;
+mod feed;
 mod http;
+mod node;
+mod pagination;
+mod profiles;
 mod schema;
+mod tags;
