@@ -136,6 +136,37 @@ pub struct Config {
     #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout_secs: u64,
 
+    /// Milliseconds a batch loader waits for sibling fields to add their
+    /// keys before it runs one statement for all of them.
+    #[arg(long, env = "BATCH_WINDOW_MS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=1000))]
+    pub batch_window_ms: u64,
+
+    /// Seconds a WebSocket client has to send `connection_init`.
+    #[arg(long, env = "WS_INIT_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub ws_init_timeout_secs: u64,
+
+    /// Seconds between keep-alive pings on an idle WebSocket.
+    #[arg(long, env = "WS_KEEPALIVE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub ws_keepalive_secs: u64,
+
+    /// Most subscriptions one WebSocket connection may hold at once.
+    #[arg(long, env = "WS_MAX_SUBSCRIPTIONS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub ws_max_subscriptions: u64,
+
+    /// Largest WebSocket message accepted, in bytes.
+    #[arg(long, env = "WS_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024, value_parser = clap::value_parser!(u64).range(1024..=16 * 1024 * 1024))]
+    pub ws_max_message_bytes: u64,
+
+    /// Do not run the job worker in this process (jobs wait in the outbox
+    /// for an instance that does).
+    #[arg(long, env = "NO_WORKER", action = ArgAction::SetTrue)]
+    pub no_worker: bool,
+
+    /// Milliseconds between the worker's looks at the outbox when nothing
+    /// wakes it (a commit on any instance wakes it at once).
+    #[arg(long, env = "WORKER_POLL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    pub worker_poll_ms: u64,
+
     /// Do not apply pending migrations on start.
     #[arg(long, env = "NO_MIGRATE", action = ArgAction::SetTrue)]
     pub no_migrate: bool,
@@ -147,6 +178,15 @@ pub struct Config {
 }
 
 impl Config {
+    pub fn ws_limits(&self) -> crate::http::WsLimits {
+        crate::http::WsLimits {
+            init_timeout: Duration::from_secs(self.ws_init_timeout_secs),
+            keepalive: Duration::from_secs(self.ws_keepalive_secs),
+            max_subscriptions: self.ws_max_subscriptions as usize,
+            max_message_bytes: self.ws_max_message_bytes as usize,
+        }
+    }
+
     pub fn token_ttl(&self) -> Duration {
         Duration::from_secs(self.token_ttl_hours * 3600)
     }

@@ -11,10 +11,16 @@ pub mod config;
 pub mod db;
 /// The rules: validation, authorization, transactions. No GraphQL, no HTTP.
 pub mod domain;
+/// The event bus: in-process, or PostgreSQL LISTEN/NOTIFY across instances.
+pub mod events;
 /// The GraphQL schema: types, resolvers, errors, limits.
 pub mod graphql;
 /// The axum router: GraphQL over HTTP, GraphiQL, health checks, middleware.
 pub mod http;
+/// Work after the response: the outbox and its worker.
+pub mod jobs;
+/// Counters about the service itself, for `/metrics`.
+pub mod metrics;
 /// Deterministic demo data: the `seed` command and `serve --demo`.
 pub mod seed;
 /// Building the application and running it until it is told to stop.

@@ -11,14 +11,21 @@ use tokio::net::TcpListener;
 
 use crate::auth::token::Tokens;
 use crate::config::Config;
+use crate::events::EventBus;
 use crate::graphql::{self, Limits, Services};
 use crate::http::{self, AppState};
+use crate::jobs::worker::Worker;
+use crate::metrics::Metrics;
 use crate::{db, domain, seed};
+
+/// How many distinct query documents the persisted-query cache keeps.
+const PERSISTED_QUERIES: usize = 2_000;
 
 pub struct App {
     listener: TcpListener,
     router: axum::Router,
     db: DatabaseConnection,
+    worker: Option<Worker>,
 }
 
 impl App {
@@ -26,6 +33,12 @@ impl App {
     /// the listener, so that a bad setting fails here, before serving.
     pub async fn build(config: Box<Config>) -> anyhow::Result<Self> {
         let db = db::connect(&config.database).await?;
+        // Requests run on an observed clone of the pool, so `/metrics` counts
+        // exactly the statements that serving clients costs; the worker,
+        // health checks and start-up work run on the plain one.
+        let metrics = Arc::new(Metrics::default());
+        let mut request_db = db.clone();
+        metrics.observe(&mut request_db);
         if config.no_migrate {
             tracing::info!("skipping migrations (--no-migrate)");
         } else {
@@ -55,19 +68,37 @@ impl App {
         };
         let tokens = Arc::new(Tokens::new(secret.as_bytes(), config.token_ttl()));
 
+        let events = EventBus::for_database(&config.database.database_url, &db)
+            .await
+            .context("cannot start the event bus")?;
+        let worker = (!config.no_worker).then(|| {
+            Worker::new(
+                db.clone(),
+                events.clone(),
+                std::time::Duration::from_millis(config.worker_poll_ms),
+            )
+        });
+        let persisted = graphql::PersistedQueries::new(PERSISTED_QUERIES);
         let schema = graphql::build_schema(
             Services {
-                db: db.clone(),
+                db: request_db.clone(),
                 tokens: (*tokens).clone(),
+                events: events.clone(),
             },
             Limits {
                 max_depth: config.max_query_depth as usize,
                 max_complexity: config.max_query_complexity as usize,
             },
+            persisted.clone(),
         );
         let state = AppState {
             schema,
-            db: db.clone(),
+            persisted,
+            metrics,
+            batch_window: std::time::Duration::from_millis(config.batch_window_ms),
+            ws_limits: config.ws_limits(),
+            db: request_db,
+            ops_db: db.clone(),
             tokens,
         };
         let router = http::router(state, &config);
@@ -78,6 +109,7 @@ impl App {
             listener,
             router,
             db,
+            worker,
         })
     }
 
@@ -103,10 +135,25 @@ impl App {
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(address = %self.local_addr(), "serving GraphQL at /graphql, GraphiQL at /");
+        // One signal stops both: the server drains its requests, the worker
+        // finishes the job in hand (an interrupted one would run again).
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let worker = self.worker.map(|worker| {
+            let mut stopped = stopped.clone();
+            tokio::spawn(worker.run(async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }))
+        });
         axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(signal)
+            .with_graceful_shutdown(async move {
+                signal.await;
+                let _ = stop.send(true);
+            })
             .await
             .context("the server stopped with an error")?;
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
         self.db.close_by_ref().await.ok();
         tracing::info!("stopped");
         Ok(())

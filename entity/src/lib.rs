@@ -10,6 +10,8 @@ pub mod article_tag;
 pub mod comment;
 pub mod favorite;
 pub mod follow;
+pub mod notification;
+pub mod outbox;
 pub mod prelude;
 pub mod setting;
 pub mod tag;

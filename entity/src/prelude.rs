@@ -5,6 +5,8 @@ pub use super::article_tag::Entity as ArticleTag;
 pub use super::comment::Entity as Comment;
 pub use super::favorite::Entity as Favorite;
 pub use super::follow::Entity as Follow;
+pub use super::notification::Entity as Notification;
+pub use super::outbox::Entity as Outbox;
 pub use super::setting::Entity as Setting;
 pub use super::tag::Entity as Tag;
 pub use super::user::Entity as User;

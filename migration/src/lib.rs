@@ -14,6 +14,7 @@ mod m20260101_000003_create_articles_and_tags;
 mod m20260101_000004_create_favorites;
 mod m20260101_000005_create_comments;
 mod m20260101_000006_create_settings;
+mod m20260101_000007_create_notifications_and_outbox;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000004_create_favorites::Migration),
             Box::new(m20260101_000005_create_comments::Migration),
             Box::new(m20260101_000006_create_settings::Migration),
+            Box::new(m20260101_000007_create_notifications_and_outbox::Migration),
         ]
     }
 }

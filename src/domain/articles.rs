@@ -12,6 +12,9 @@ use sea_orm::{
     FromQueryResult, Value,
 };
 
+use crate::events::{Event, EventBus};
+use crate::jobs::{Job, outbox};
+
 use super::error::OnConstraint as _;
 use super::pagination::{Order, Page, PageRequest};
 use super::sql::{self, Keyset, placeholders};
@@ -340,6 +343,7 @@ pub struct ArticlePatch {
 #[tracing::instrument(skip_all, fields(author_id))]
 pub async fn create(
     db: &DatabaseConnection,
+    events: &EventBus,
     author_id: i64,
     input: NewArticle,
 ) -> Result<ArticleRow> {
@@ -356,7 +360,18 @@ pub async fn create(
         tag_names.expect("BUG: checked"),
     );
 
-    retry_on_slug_race(|| insert(db, author_id, &title, &description, &body, &tag_names)).await
+    let article =
+        retry_on_slug_race(|| insert(db, author_id, &title, &description, &body, &tag_names))
+            .await?;
+    events
+        .publish(Event::ArticlePublished {
+            article_id: article.id,
+            author_id,
+            tags: tag_names,
+        })
+        .await;
+    events.publish(Event::JobsQueued).await;
+    Ok(article)
 }
 
 /// `create`'s writing part, on checked input.
@@ -388,6 +403,16 @@ async fn insert(
     .await
     .on_unique_violation(|_| slug_taken())?;
     tags::attach(&txn, article.id, tag_names).await?;
+    // Every follower hears of it, after the response: the fan-out runs in
+    // batches, so this write costs the same for 10 followers or 100,000.
+    outbox::enqueue(
+        &txn,
+        &[Job::FanOutNewArticle {
+            article_id: article.id,
+            after_follower: 0,
+        }],
+    )
+    .await?;
     txn.commit().await?;
     Ok(row_of(article))
 }
@@ -493,18 +518,29 @@ pub async fn delete(db: &DatabaseConnection, user_id: i64, slug: &str) -> Result
 
 /// Favorites an article (again is fine: nothing changes).
 #[tracing::instrument(skip_all, fields(user_id, slug))]
-pub async fn favorite(db: &DatabaseConnection, user_id: i64, slug: &str) -> Result<ArticleRow> {
-    set_favorite(db, user_id, slug, true).await
+pub async fn favorite(
+    db: &DatabaseConnection,
+    events: &EventBus,
+    user_id: i64,
+    slug: &str,
+) -> Result<ArticleRow> {
+    set_favorite(db, events, user_id, slug, true).await
 }
 
 /// Takes a favorite back (when there is none, nothing changes).
 #[tracing::instrument(skip_all, fields(user_id, slug))]
-pub async fn unfavorite(db: &DatabaseConnection, user_id: i64, slug: &str) -> Result<ArticleRow> {
-    set_favorite(db, user_id, slug, false).await
+pub async fn unfavorite(
+    db: &DatabaseConnection,
+    events: &EventBus,
+    user_id: i64,
+    slug: &str,
+) -> Result<ArticleRow> {
+    set_favorite(db, events, user_id, slug, false).await
 }
 
 async fn set_favorite(
     db: &DatabaseConnection,
+    events: &EventBus,
     user_id: i64,
     slug: &str,
     on: bool,
@@ -540,7 +576,22 @@ async fn set_favorite(
         )
         .await?;
     }
+    // Nobody is notified of their own action.
+    let queued = on && changed > 0 && article.author_id != user_id;
+    if queued {
+        outbox::enqueue(
+            &txn,
+            &[Job::NotifyFavorite {
+                user_id,
+                article_id: article.id,
+            }],
+        )
+        .await?;
+    }
     txn.commit().await?;
+    if queued {
+        events.publish(Event::JobsQueued).await;
+    }
     Ok(ArticleRow {
         favorites_count: article.favorites_count + if changed > 0 { delta } else { 0 },
         ..article

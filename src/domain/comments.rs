@@ -9,6 +9,9 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait,
 };
 
+use crate::events::{Event, EventBus};
+use crate::jobs::{Job, outbox};
+
 use super::pagination::{Order, Page, PageRequest};
 use super::sql::{self, Keyset, placeholders};
 use super::validate::{self, Checks};
@@ -31,6 +34,7 @@ const BY_ARTICLE: Keyset<'static> = Keyset {
 #[tracing::instrument(skip_all, fields(user_id, slug))]
 pub async fn add(
     db: &DatabaseConnection,
+    events: &EventBus,
     user_id: i64,
     slug: &str,
     body: &str,
@@ -66,7 +70,27 @@ pub async fn add(
         vec![article.id.into()],
     )
     .await?;
+    // Nobody is notified of their own action.
+    let queued = article.author_id != user_id;
+    if queued {
+        outbox::enqueue(
+            &txn,
+            &[Job::NotifyComment {
+                comment_id: comment.id,
+            }],
+        )
+        .await?;
+    }
     txn.commit().await?;
+    events
+        .publish(Event::CommentAdded {
+            comment_id: comment.id,
+            article_id: comment.article_id,
+        })
+        .await;
+    if queued {
+        events.publish(Event::JobsQueued).await;
+    }
     Ok(comment)
 }
 

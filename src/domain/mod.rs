@@ -5,11 +5,12 @@
 pub mod articles;
 pub mod comments;
 pub mod error;
+pub mod notifications;
 pub mod pagination;
 pub mod profiles;
 pub mod settings;
 pub mod slugs;
-mod sql;
+pub(crate) mod sql;
 pub mod tags;
 pub mod time;
 pub mod users;

@@ -7,6 +7,9 @@ use std::collections::{HashMap, HashSet};
 use entity::user;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Value};
 
+use crate::events::{Event, EventBus};
+use crate::jobs::{Job, outbox};
+
 use super::pagination::{Order, Page, PageRequest};
 use super::sql::{self, Keyset, placeholders};
 use super::{Error, Result, begin_write, time, users};
@@ -37,22 +40,29 @@ const FOLLOWING: Keyset<'static> = Keyset {
 /// # Errors
 /// NOT_FOUND for an unknown username; BAD_USER_INPUT for following yourself.
 #[tracing::instrument(skip_all, fields(user_id, username))]
-pub async fn follow(db: &DatabaseConnection, user_id: i64, username: &str) -> Result<user::Model> {
-    set_follow(db, user_id, username, true).await
+pub async fn follow(
+    db: &DatabaseConnection,
+    events: &EventBus,
+    user_id: i64,
+    username: &str,
+) -> Result<user::Model> {
+    set_follow(db, events, user_id, username, true).await
 }
 
 /// Stops following `username` (when not following, nothing changes).
 #[tracing::instrument(skip_all, fields(user_id, username))]
 pub async fn unfollow(
     db: &DatabaseConnection,
+    events: &EventBus,
     user_id: i64,
     username: &str,
 ) -> Result<user::Model> {
-    set_follow(db, user_id, username, false).await
+    set_follow(db, events, user_id, username, false).await
 }
 
 async fn set_follow(
     db: &DatabaseConnection,
+    events: &EventBus,
     user_id: i64,
     username: &str,
     on: bool,
@@ -96,12 +106,26 @@ async fn set_follow(
             .await?;
         }
     }
+    let queued = on && changed > 0;
+    if queued {
+        outbox::enqueue(
+            &txn,
+            &[Job::NotifyFollower {
+                follower_id: user_id,
+                followee_id: target.id,
+            }],
+        )
+        .await?;
+    }
     // Read back rather than computed from the lookup above: on PostgreSQL
     // concurrent follows may have moved the counters since.
     let target = users::find_by_id(&txn, target.id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("user {} vanished inside a follow", target.id))?;
     txn.commit().await?;
+    if queued {
+        events.publish(Event::JobsQueued).await;
+    }
     Ok(target)
 }
 

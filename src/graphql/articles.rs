@@ -232,7 +232,8 @@ impl ArticleMutation {
             tags: input.tags,
         };
         Ok(Article(
-            domain_articles::create(&ctx.services().db, viewer, input).await?,
+            domain_articles::create(&ctx.services().db, &ctx.services().events, viewer, input)
+                .await?,
         ))
     }
 
@@ -265,14 +266,71 @@ impl ArticleMutation {
     async fn favorite_article(&self, ctx: &Context<'_>, slug: String) -> Result<Article> {
         let viewer = ctx.viewer().require()?;
         Ok(Article(
-            domain_articles::favorite(&ctx.services().db, viewer, &slug).await?,
+            domain_articles::favorite(&ctx.services().db, &ctx.services().events, viewer, &slug)
+                .await?,
         ))
     }
 
     async fn unfavorite_article(&self, ctx: &Context<'_>, slug: String) -> Result<Article> {
         let viewer = ctx.viewer().require()?;
         Ok(Article(
-            domain_articles::unfavorite(&ctx.services().db, viewer, &slug).await?,
+            domain_articles::unfavorite(&ctx.services().db, &ctx.services().events, viewer, &slug)
+                .await?,
         ))
+    }
+}
+
+#[derive(Default)]
+pub struct ArticleSubscription;
+
+#[async_graphql::Subscription]
+impl ArticleSubscription {
+    /// Newly published articles, optionally only one author's or one tag's.
+    async fn article_published(
+        &self,
+        ctx: &Context<'_>,
+        author: Option<String>,
+        tag: Option<String>,
+    ) -> Result<impl async_graphql::futures_util::Stream<Item = Result<Article>> + use<>> {
+        use futures_util::StreamExt as _;
+
+        let services = ctx.services();
+        let author_id = match author {
+            Some(username) => Some(
+                crate::domain::users::find_by_username(&services.db, &username)
+                    .await?
+                    .ok_or_else(|| Error::NotFound(format!("no user is named {username:?}")))?
+                    .id,
+            ),
+            None => None,
+        };
+        // Tags come into being with their first article, so a tag nobody
+        // has used yet is a fine filter, not an error.
+        let tag = tag.map(|tag| tag.trim().to_lowercase());
+        let db = services.db.clone();
+        Ok(
+            super::event_stream::events(&services.events).filter_map(move |event| {
+                let db = db.clone();
+                let tag = tag.clone();
+                async move {
+                    match event {
+                        Ok(crate::events::Event::ArticlePublished {
+                            article_id,
+                            author_id: by,
+                            tags,
+                        }) if author_id.is_none_or(|id| id == by)
+                            && tag.as_ref().is_none_or(|tag| tags.contains(tag)) =>
+                        {
+                            match domain_articles::by_ids(&db, &[article_id]).await {
+                                Ok(mut found) => found.remove(&article_id).map(|a| Ok(Article(a))),
+                                Err(error) => Some(Err(error.into())),
+                            }
+                        }
+                        Ok(_) => None,
+                        Err(lagged) => Some(Err(lagged)),
+                    }
+                }
+            }),
+        )
     }
 }

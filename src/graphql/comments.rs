@@ -1,15 +1,19 @@
 //! Comments: the `Comment` type, adding and deleting.
 
-use async_graphql::{Context, ID, Object, Result};
+use async_graphql::futures_util::Stream;
+use async_graphql::{Context, ID, Object, Result, Subscription};
 use chrono::{DateTime, Utc};
 use entity::comment;
+use futures_util::StreamExt as _;
 
 use super::articles::{Article, vanished};
+use super::event_stream;
 use super::ids::{self, Kind};
 use super::loaders::{ArticleById, UserById};
 use super::users::User;
 use super::viewer::ContextExt as _;
-use crate::domain::{self, comments as domain_comments};
+use crate::domain::{self, articles as domain_articles, comments as domain_comments};
+use crate::events::Event;
 
 /// What a reader said under an article.
 #[derive(Clone)]
@@ -61,7 +65,14 @@ impl CommentMutation {
     ) -> Result<Comment> {
         let viewer = ctx.viewer().require()?;
         Ok(Comment(
-            domain_comments::add(&ctx.services().db, viewer, &article_slug, &body).await?,
+            domain_comments::add(
+                &ctx.services().db,
+                &ctx.services().events,
+                viewer,
+                &article_slug,
+                &body,
+            )
+            .await?,
         ))
     }
 
@@ -78,5 +89,45 @@ impl CommentMutation {
         };
         let deleted = domain_comments::delete(&ctx.services().db, viewer, comment_id).await?;
         Ok(ids::encode(Kind::Comment, deleted))
+    }
+}
+
+#[derive(Default)]
+pub struct CommentSubscription;
+
+#[Subscription]
+impl CommentSubscription {
+    /// Comments added to one article, by anyone.
+    async fn comment_added(
+        &self,
+        ctx: &Context<'_>,
+        article_slug: String,
+    ) -> Result<impl Stream<Item = Result<Comment>> + use<>> {
+        let services = ctx.services();
+        let article = domain_articles::by_slug(&services.db, &article_slug)
+            .await?
+            .ok_or_else(|| domain_articles::not_found(&article_slug))?;
+        let db = services.db.clone();
+        Ok(
+            event_stream::events(&services.events).filter_map(move |event| {
+                let db = db.clone();
+                async move {
+                    match event {
+                        Ok(Event::CommentAdded {
+                            comment_id,
+                            article_id,
+                        }) if article_id == article.id => {
+                            // Gone again already (deleted): nothing to deliver.
+                            match domain_comments::by_ids(&db, &[comment_id]).await {
+                                Ok(mut found) => found.remove(&comment_id).map(|c| Ok(Comment(c))),
+                                Err(error) => Some(Err(error.into())),
+                            }
+                        }
+                        Ok(_) => None,
+                        Err(lagged) => Some(Err(lagged)),
+                    }
+                }
+            }),
+        )
     }
 }

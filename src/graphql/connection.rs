@@ -5,6 +5,7 @@ use async_graphql::{Context, Object, OutputType, Result, SimpleObject};
 
 use super::articles::Article;
 use super::comments::Comment;
+use super::notifications::Notification;
 use super::users::User;
 use super::viewer::ContextExt as _;
 use crate::domain::articles::{self, Scope};
@@ -20,6 +21,11 @@ pub enum Total {
     /// A per-user count through the loader.
     UserArticles(i64),
     UserFavorites(i64),
+    /// The caller's notifications: one COUNT, run only when selected.
+    Notifications {
+        recipient: i64,
+        unread_only: bool,
+    },
 }
 
 pub struct Connection<N> {
@@ -60,7 +66,8 @@ impl<N> Connection<N> {
 #[Object(
     concrete(name = "ArticleConnection", params(Article)),
     concrete(name = "CommentConnection", params(Comment)),
-    concrete(name = "UserConnection", params(User))
+    concrete(name = "UserConnection", params(User)),
+    concrete(name = "NotificationConnection", params(Notification))
 )]
 impl<N: OutputType> Connection<N>
 where
@@ -96,6 +103,13 @@ where
                 .load_one(super::loaders::UserFavoriteCount(user_id))
                 .await?
                 .unwrap_or(0),
+            Total::Notifications {
+                recipient,
+                unread_only,
+            } => {
+                crate::domain::notifications::count(&ctx.services().db, recipient, unread_only)
+                    .await?
+            }
         })
     }
 }
@@ -108,7 +122,8 @@ pub struct Edge<N> {
 #[Object(
     concrete(name = "ArticleEdge", params(Article)),
     concrete(name = "CommentEdge", params(Comment)),
-    concrete(name = "UserEdge", params(User))
+    concrete(name = "UserEdge", params(User)),
+    concrete(name = "NotificationEdge", params(Notification))
 )]
 impl<N: OutputType> Edge<N> {
     async fn cursor(&self) -> String {

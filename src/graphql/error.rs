@@ -143,6 +143,15 @@ fn classify(error: &mut ServerError) {
         );
         return;
     }
+    // The persisted-query extension's own refusal: Apollo clients answer
+    // this code by sending the full query text.
+    if error.message == "PersistedQueryNotFound" {
+        *error = with_code(
+            std::mem::replace(error, ServerError::new("", None)),
+            PERSISTED_QUERY_NOT_FOUND,
+        );
+        return;
+    }
     // No source and no code: async-graphql itself refused an argument or
     // variable while executing (a wrong type, an out-of-range Int).
     *error = with_code(

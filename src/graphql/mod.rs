@@ -5,14 +5,16 @@ pub mod articles;
 pub mod comments;
 pub mod connection;
 pub mod error;
+mod event_stream;
 pub mod ids;
 pub mod loaders;
 pub mod node;
+pub mod notifications;
 pub mod tags;
 pub mod users;
 pub mod viewer;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{MergedObject, MergedSubscription, Schema};
 use sea_orm::DatabaseConnection;
 
 use crate::auth::token::Tokens;
@@ -26,6 +28,7 @@ pub struct QueryRoot(
     users::UserQuery,
     articles::ArticleQuery,
     tags::TagQuery,
+    notifications::NotificationQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -34,9 +37,18 @@ pub struct MutationRoot(
     users::UserMutation,
     articles::ArticleMutation,
     comments::CommentMutation,
+    notifications::NotificationMutation,
 );
 
-pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+#[derive(MergedSubscription, Default)]
+#[graphql(name = "Subscription")]
+pub struct SubscriptionRoot(
+    comments::CommentSubscription,
+    articles::ArticleSubscription,
+    notifications::NotificationSubscription,
+);
+
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Query limits; the defaults fit the contract's deepest reasonable queries.
 #[derive(Clone, Copy, Debug)]
@@ -49,21 +61,33 @@ pub struct Limits {
 pub struct Services {
     pub db: DatabaseConnection,
     pub tokens: Tokens,
+    pub events: crate::events::EventBus,
 }
 
-pub fn build_schema(services: Services, limits: Limits) -> AppSchema {
+/// Apollo automatic persisted queries: query documents by SHA-256 hash, so
+/// a mobile client can send a hash instead of the text. Kept per process; a
+/// client that reaches an instance without its query is told
+/// PERSISTED_QUERY_NOT_FOUND and sends the text once, as the protocol says.
+pub type PersistedQueries = async_graphql::extensions::apollo_persisted_queries::LruCacheStorage;
+
+pub fn build_schema(services: Services, limits: Limits, persisted: PersistedQueries) -> AppSchema {
     schema_builder()
+        .extension(
+            async_graphql::extensions::apollo_persisted_queries::ApolloPersistedQueries::new(
+                persisted,
+            ),
+        )
         .data(services)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .finish()
 }
 
-fn schema_builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+fn schema_builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        SubscriptionRoot::default(),
     )
     .extension(error::ErrorCodes)
 }
@@ -89,7 +113,11 @@ fn page_complexity(first: Option<i32>, child_complexity: usize) -> usize {
 pub fn request_data(
     viewer: Viewer,
     db: &DatabaseConnection,
+    batch_window: std::time::Duration,
 ) -> (Viewer, std::sync::Arc<loaders::Loaders>) {
     let viewer_id = viewer.id().ok().flatten();
-    (viewer, loaders::for_viewer(db.clone(), viewer_id))
+    (
+        viewer,
+        loaders::for_viewer(db.clone(), viewer_id, batch_window),
+    )
 }

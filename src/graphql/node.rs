@@ -6,6 +6,7 @@ use super::articles::Article;
 use super::comments::Comment;
 use super::ids::{self, Kind};
 use super::loaders::{ArticleById, CommentById, UserById};
+use super::notifications::Notification;
 use super::users::User;
 use super::viewer::ContextExt as _;
 
@@ -16,6 +17,7 @@ pub enum Node {
     User(User),
     Article(Article),
     Comment(Comment),
+    Notification(Notification),
 }
 
 #[derive(Default)]
@@ -54,6 +56,15 @@ async fn load(ctx: &Context<'_>, id: &ID) -> Result<Option<Node>> {
             .load_one(CommentById(id))
             .await?
             .map(|c| Node::Comment(Comment(c))),
-        Kind::Notification => None,
+        // Only the recipient may refetch a notification; for anyone else
+        // it does not exist.
+        Kind::Notification => match ctx.viewer().id()? {
+            Some(viewer) => crate::domain::notifications::by_ids(&ctx.services().db, &[id])
+                .await?
+                .remove(&id)
+                .filter(|n| n.recipient_id == viewer)
+                .map(|n| Node::Notification(Notification(n))),
+            None => None,
+        },
     })
 }

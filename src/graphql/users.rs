@@ -246,14 +246,26 @@ impl UserMutation {
     async fn follow_user(&self, ctx: &Context<'_>, username: String) -> Result<User> {
         let viewer = ctx.viewer().require()?;
         Ok(User(
-            profiles::follow(&ctx.services().db, viewer, &username).await?,
+            profiles::follow(
+                &ctx.services().db,
+                &ctx.services().events,
+                viewer,
+                &username,
+            )
+            .await?,
         ))
     }
 
     async fn unfollow_user(&self, ctx: &Context<'_>, username: String) -> Result<User> {
         let viewer = ctx.viewer().require()?;
         Ok(User(
-            profiles::unfollow(&ctx.services().db, viewer, &username).await?,
+            profiles::unfollow(
+                &ctx.services().db,
+                &ctx.services().events,
+                viewer,
+                &username,
+            )
+            .await?,
         ))
     }
 }

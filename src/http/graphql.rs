@@ -2,10 +2,12 @@
 //! by GET is 405, as the GraphQL-over-HTTP spec says, so a link or a prefetch
 //! can never change data). Batches (a JSON array) work on POST.
 
+use async_graphql::extensions::apollo_persisted_queries::CacheStorage as _;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{BatchRequest, ParseRequestError};
 use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
-use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRequest as _, FromRequestParts as _, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -21,13 +23,37 @@ pub(super) async fn post(
     execute(&state, &headers, request.into_inner()).await
 }
 
+/// GET is a query, or the opening of a WebSocket for subscriptions.
 pub(super) async fn get(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    request: GraphQLBatchRequest<Rejection>,
+    request: axum::extract::Request,
 ) -> Response {
+    let wants_websocket = request
+        .headers()
+        .get(header::UPGRADE)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    if wants_websocket {
+        let (mut parts, _) = request.into_parts();
+        return match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+            Ok(ws) => super::websocket::upgrade(state, ws),
+            Err(rejection) => rejection.into_response(),
+        };
+    }
+    let headers = request.headers().clone();
+    let request = match GraphQLBatchRequest::<Rejection>::from_request(request, &state).await {
+        Ok(request) => request,
+        Err(rejection) => return rejection.into_response(),
+    };
     let batch = request.into_inner();
-    if batch.iter().any(is_mutation) {
+    let requests: Vec<&async_graphql::Request> = match &batch {
+        BatchRequest::Single(request) => vec![request],
+        BatchRequest::Batch(requests) => requests.iter().collect(),
+    };
+    let mut refused = false;
+    for request in requests {
+        refused |= is_mutation(&state, request).await;
+    }
+    if refused {
         let mut response = error_response(
             StatusCode::METHOD_NOT_ALLOWED,
             "mutations must be sent with POST",
@@ -52,15 +78,32 @@ async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> 
         }
         _ => Viewer::from_authorization(authorization, &state.tokens),
     };
-    let (viewer, loaders) = crate::graphql::request_data(viewer, &state.db);
+    let (viewer, loaders) = crate::graphql::request_data(viewer, &state.db, state.batch_window);
     let batch = batch.data(viewer).data(loaders);
     GraphQLResponse::from(state.schema.execute_batch(batch).await).into_response()
 }
 
 /// Whether a request's chosen operation is a mutation. A document that does
-/// not parse is not one: executing it reports the parse error.
-fn is_mutation(request: &async_graphql::Request) -> bool {
-    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+/// not parse is not one: executing it reports the parse error. A persisted
+/// query sent by hash alone is looked up first, so a hash cannot smuggle a
+/// mutation through GET.
+async fn is_mutation(state: &AppState, request: &async_graphql::Request) -> bool {
+    let document = if request.query.is_empty() {
+        let hash = request
+            .extensions
+            .get("persistedQuery")
+            .and_then(|value| match value {
+                async_graphql::Value::Object(fields) => fields.get("sha256Hash").cloned(),
+                _ => None,
+            });
+        match hash {
+            Some(async_graphql::Value::String(hash)) => state.persisted.get(hash).await,
+            _ => None,
+        }
+    } else {
+        async_graphql::parser::parse_query(&request.query).ok()
+    };
+    let Some(document) = document else {
         return false;
     };
     let chosen = match (&document.operations, request.operation_name.as_deref()) {

@@ -3,6 +3,9 @@
 
 mod graphql;
 mod health;
+mod websocket;
+
+pub use websocket::WsLimits;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +29,14 @@ use crate::graphql::AppSchema;
 #[derive(Clone)]
 pub struct AppState {
     pub schema: AppSchema,
+    /// The pool that serves requests (its statements are counted).
     pub db: DatabaseConnection,
+    /// The same pool, uncounted: health checks and metrics themselves.
+    pub ops_db: DatabaseConnection,
+    pub persisted: crate::graphql::PersistedQueries,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    pub batch_window: Duration,
+    pub ws_limits: WsLimits,
     pub tokens: Arc<Tokens>,
 }
 
@@ -36,6 +46,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))
+        .route("/metrics", get(health::metrics))
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(
             usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX),

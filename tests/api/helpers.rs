@@ -17,6 +17,9 @@ pub(crate) const TEST_SECRET: &str = "test-secret-test-secret-test-secret!";
 /// sets it) and says so on stderr when it is skipped.
 macro_rules! e2e {
     ($(#[$meta:meta])* async fn $name:ident($app:ident) $body:block) => {
+        e2e! { with []; $(#[$meta])* async fn $name($app) $body }
+    };
+    (with [$($arg:expr),*]; $(#[$meta:meta])* async fn $name:ident($app:ident) $body:block) => {
         $(#[$meta])*
         mod $name {
             #[allow(unused_imports)]
@@ -26,12 +29,12 @@ macro_rules! e2e {
 
             #[tokio::test]
             async fn sqlite() {
-                scenario($crate::helpers::TestApp::spawn_sqlite().await).await;
+                scenario($crate::helpers::TestApp::spawn_sqlite_with(&[$($arg),*]).await).await;
             }
 
             #[tokio::test]
             async fn postgres() {
-                match $crate::helpers::TestApp::spawn_postgres().await {
+                match $crate::helpers::TestApp::spawn_postgres_with(&[$($arg),*]).await {
                     Some(app) => scenario(app).await,
                     None => eprintln!("skipped: TEST_DATABASE_URL is not set"),
                 }
@@ -42,6 +45,8 @@ macro_rules! e2e {
 
 pub(crate) struct TestApp {
     pub(crate) addr: SocketAddr,
+    /// The database this server uses, for starting another instance on it.
+    pub(crate) database_url: String,
     pub(crate) http: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     // Last, so it drops after everything that uses the database.
@@ -49,10 +54,6 @@ pub(crate) struct TestApp {
 }
 
 impl TestApp {
-    pub(crate) async fn spawn_sqlite() -> Self {
-        Self::spawn_sqlite_with(&[]).await
-    }
-
     /// A SQLite-backed app with extra `serve` flags.
     pub(crate) async fn spawn_sqlite_with(extra_args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("a temp dir");
@@ -60,7 +61,7 @@ impl TestApp {
         Self::spawn_with(&url, DbGuard::Sqlite(dir), extra_args).await
     }
 
-    pub(crate) async fn spawn_postgres() -> Option<Self> {
+    pub(crate) async fn spawn_postgres_with(extra_args: &[&str]) -> Option<Self> {
         let admin_url = std::env::var("TEST_DATABASE_URL")
             .ok()
             .filter(|u| !u.is_empty())?;
@@ -74,7 +75,7 @@ impl TestApp {
             .expect("create the test database");
         admin.close().await.ok();
         let url = with_database(&admin_url, &name);
-        Some(Self::spawn_with(&url, DbGuard::Postgres { admin_url, name }, &[]).await)
+        Some(Self::spawn_with(&url, DbGuard::Postgres { admin_url, name }, extra_args).await)
     }
 
     async fn spawn_with(url: &str, guard: DbGuard, extra_args: &[&str]) -> Self {
@@ -102,10 +103,17 @@ impl TestApp {
         }));
         Self {
             addr,
+            database_url: url.to_owned(),
             http: reqwest::Client::new(),
             shutdown: Some(shutdown),
             _database: guard,
         }
+    }
+
+    /// A second server process on this one's database, as when several
+    /// instances run behind a load balancer. It must drop before `self`.
+    pub(crate) async fn another_instance(&self) -> TestApp {
+        Self::spawn_with(&self.database_url, DbGuard::Borrowed, &[]).await
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -288,8 +296,13 @@ pub(crate) fn slugs(connection: &Value) -> Vec<String> {
 }
 
 enum DbGuard {
+    /// Another instance's database: that instance cleans up.
+    Borrowed,
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
 }
 
 impl Drop for DbGuard {

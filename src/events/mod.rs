@@ -1,0 +1,159 @@
+//! The event bus: after a write commits, the domain publishes what happened,
+//! and subscriptions listen. One process: an in-process broadcast. Many
+//! processes on PostgreSQL: LISTEN/NOTIFY carries each event to every
+//! instance, so a subscriber on one sees what was written through another.
+
+mod postgres;
+
+use std::sync::Arc;
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+/// Events a subscriber keeps before it counts as fallen behind. A subscriber
+/// that lags further is told how many it missed; memory stays bounded.
+pub const BUFFER: usize = 1024;
+
+/// Something that happened, as small as can be: ids, which subscribers load
+/// fresh through the same loaders as queries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Event {
+    CommentAdded {
+        comment_id: i64,
+        article_id: i64,
+    },
+    ArticlePublished {
+        article_id: i64,
+        author_id: i64,
+        tags: Vec<String>,
+    },
+    /// New notifications as `(id, recipient)` pairs.
+    NotificationsCreated {
+        notifications: Vec<(i64, i64)>,
+    },
+    /// Jobs were queued: every instance's worker looks at the outbox.
+    JobsQueued,
+}
+
+#[derive(Clone)]
+pub struct EventBus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    local: broadcast::Sender<Event>,
+    transport: Transport,
+}
+
+enum Transport {
+    InProcess,
+    /// Events go out by NOTIFY and come back (to this instance too) through
+    /// the listener task, so every instance sees one order of events.
+    Postgres {
+        db: DatabaseConnection,
+        _listener: postgres::ListenerTask,
+    },
+}
+
+impl EventBus {
+    /// A bus for one process.
+    pub fn in_process() -> Self {
+        Self::with(Transport::InProcess, broadcast::channel(BUFFER).0)
+    }
+
+    /// A bus shared by every instance on the PostgreSQL database at `url`.
+    ///
+    /// # Errors
+    /// When the listening connection cannot be opened.
+    pub async fn postgres(url: &str, db: DatabaseConnection) -> anyhow::Result<Self> {
+        let local = broadcast::channel(BUFFER).0;
+        let listener = postgres::ListenerTask::start(url, local.clone()).await?;
+        Ok(Self::with(
+            Transport::Postgres {
+                db,
+                _listener: listener,
+            },
+            local,
+        ))
+    }
+
+    /// The bus that fits `db`: PostgreSQL's when it is PostgreSQL.
+    pub async fn for_database(url: &str, db: &DatabaseConnection) -> anyhow::Result<Self> {
+        match db.get_database_backend() {
+            DbBackend::Postgres => Self::postgres(url, db.clone()).await,
+            _ => Ok(Self::in_process()),
+        }
+    }
+
+    fn with(transport: Transport, local: broadcast::Sender<Event>) -> Self {
+        Self {
+            inner: Arc::new(Inner { local, transport }),
+        }
+    }
+
+    /// Publishes an event. Call it only after the transaction that made it
+    /// true has committed. Never fails the caller, whose write already
+    /// succeeded: a failure to publish is logged.
+    pub async fn publish(&self, event: Event) {
+        match &self.inner.transport {
+            Transport::InProcess => {
+                // No receivers is fine: nobody subscribed.
+                let _ = self.inner.local.send(event);
+            }
+            Transport::Postgres { db, .. } => {
+                let payload = match serde_json::to_string(&event) {
+                    Ok(payload) => payload,
+                    Err(error) => {
+                        tracing::error!(%error, ?event, "cannot encode an event");
+                        return;
+                    }
+                };
+                let notify = Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT pg_notify($1, $2)",
+                    [postgres::CHANNEL.into(), payload.into()],
+                );
+                if let Err(error) = db.execute_raw(notify).await {
+                    tracing::error!(%error, ?event, "cannot publish an event");
+                }
+            }
+        }
+    }
+
+    /// A receiver of every event published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.local.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_in_process_bus_delivers_to_every_subscriber() {
+        let bus = EventBus::in_process();
+        let mut first = bus.subscribe();
+        let mut second = bus.subscribe();
+        let event = Event::CommentAdded {
+            comment_id: 1,
+            article_id: 2,
+        };
+        bus.publish(event.clone()).await;
+        assert_eq!(first.recv().await.unwrap(), event);
+        assert_eq!(second.recv().await.unwrap(), event);
+    }
+
+    #[test]
+    fn events_survive_the_json_round_trip() {
+        let event = Event::ArticlePublished {
+            article_id: 1,
+            author_id: 2,
+            tags: vec!["rust".into()],
+        };
+        let json = serde_json::to_string(&event).unwrap();
+        assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), event);
+    }
+}

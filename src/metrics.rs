@@ -1,0 +1,74 @@
+//! Counters the service keeps about itself, served at `/metrics` in the
+//! Prometheus text format.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use sea_orm::DatabaseConnection;
+
+/// Statements slower than this are logged with their SQL (no values).
+const SLOW_STATEMENT: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    sql_statements: AtomicU64,
+    sql_failures: AtomicU64,
+    sql_micros: AtomicU64,
+}
+
+impl Metrics {
+    /// Counts every statement `db` executes, observed at the connection
+    /// itself (sea-orm's metric hook), not estimated from resolvers.
+    pub fn observe(self: &Arc<Self>, db: &mut DatabaseConnection) {
+        let metrics = Arc::clone(self);
+        db.set_metric_callback(move |info| {
+            metrics.sql_statements.fetch_add(1, Ordering::Relaxed);
+            metrics
+                .sql_micros
+                .fetch_add(u64::try_from(info.elapsed.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+            tracing::trace!(sql = %info.statement.sql, "statement");
+            if info.failed {
+                metrics.sql_failures.fetch_add(1, Ordering::Relaxed);
+            }
+            if info.elapsed > SLOW_STATEMENT {
+                tracing::warn!(elapsed_ms = info.elapsed.as_millis() as u64, sql = %info.statement.sql, "slow SQL statement");
+            }
+        });
+    }
+
+    pub fn sql_statements(&self) -> u64 {
+        self.sql_statements.load(Ordering::Relaxed)
+    }
+
+    /// The Prometheus text exposition of every counter.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let counters = [
+            (
+                "conduit_sql_statements_total",
+                "SQL statements executed",
+                &self.sql_statements,
+            ),
+            (
+                "conduit_sql_failures_total",
+                "SQL statements that failed",
+                &self.sql_failures,
+            ),
+            (
+                "conduit_sql_time_microseconds_total",
+                "time spent in SQL statements",
+                &self.sql_micros,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                value.load(Ordering::Relaxed)
+            );
+        }
+        out
+    }
+}
