@@ -299,10 +299,8 @@ e2e! {
         assert_eq!(updated["tags"], json!(["rust", "web"]));
         assert_eq!(updated["id"], before["id"]);
         assert_eq!(updated["createdAt"], before["createdAt"]);
-        assert!(
-            updated["updatedAt"].as_str().unwrap() > before["updatedAt"].as_str().unwrap(),
-            "updatedAt moves: {updated:#}"
-        );
+        let instant = |value: &Value| chrono::DateTime::parse_from_rfc3339(value.as_str().unwrap()).unwrap();
+        assert!(instant(&updated["updatedAt"]) > instant(&before["updatedAt"]), "updatedAt moves: {updated:#}");
         let after = article(&app, None, &slug).await;
         assert_eq!(after["description"], "New description");
         assert_eq!(after["updatedAt"], updated["updatedAt"]);
