@@ -37,13 +37,53 @@ pub enum Event {
     JobsQueued,
 }
 
+/// One event as subscribers receive it, with a slot where the first of them
+/// leaves what it loaded to answer it, so ten thousand subscribers cost one
+/// load per event, not ten thousand.
+pub struct Delivered {
+    pub event: Event,
+    shared: tokio::sync::OnceCell<Arc<dyn std::any::Any + Send + Sync>>,
+}
+
+pub type Delivery = Arc<Delivered>;
+
+impl Delivered {
+    fn new(event: Event) -> Delivery {
+        Arc::new(Self {
+            event,
+            shared: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// What `load` answers, run once per event whoever asks first; everyone
+    /// else waits for that answer. `T` must be the same for every caller of
+    /// one event (a subscription kind loads one kind of thing per event).
+    pub async fn shared<T, E, F>(&self, load: impl FnOnce() -> F) -> Result<Arc<T>, E>
+    where
+        T: Send + Sync + 'static,
+        F: Future<Output = Result<T, E>>,
+    {
+        let value = self
+            .shared
+            .get_or_try_init(|| async {
+                load()
+                    .await
+                    .map(|v| Arc::new(v) as Arc<dyn std::any::Any + Send + Sync>)
+            })
+            .await?;
+        Ok(Arc::clone(value)
+            .downcast::<T>()
+            .unwrap_or_else(|_| panic!("BUG: one event's shared load has two types")))
+    }
+}
+
 #[derive(Clone)]
 pub struct EventBus {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    local: broadcast::Sender<Event>,
+    local: broadcast::Sender<Delivery>,
     transport: Transport,
 }
 
@@ -87,7 +127,7 @@ impl EventBus {
         }
     }
 
-    fn with(transport: Transport, local: broadcast::Sender<Event>) -> Self {
+    fn with(transport: Transport, local: broadcast::Sender<Delivery>) -> Self {
         Self {
             inner: Arc::new(Inner { local, transport }),
         }
@@ -100,7 +140,7 @@ impl EventBus {
         match &self.inner.transport {
             Transport::InProcess => {
                 // No receivers is fine: nobody subscribed.
-                let _ = self.inner.local.send(event);
+                let _ = self.inner.local.send(Delivered::new(event));
             }
             Transport::Postgres { db, .. } => {
                 let payload = match serde_json::to_string(&event) {
@@ -123,7 +163,7 @@ impl EventBus {
     }
 
     /// A receiver of every event published from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Delivery> {
         self.inner.local.subscribe()
     }
 }
@@ -142,8 +182,8 @@ mod tests {
             article_id: 2,
         };
         bus.publish(event.clone()).await;
-        assert_eq!(first.recv().await.unwrap(), event);
-        assert_eq!(second.recv().await.unwrap(), event);
+        assert_eq!(first.recv().await.unwrap().event, event);
+        assert_eq!(second.recv().await.unwrap().event, event);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use sea_orm::sqlx::postgres::PgListener;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
-use super::Event;
+use super::{Delivered, Delivery, Event};
 
 pub(super) const CHANNEL: &str = "conduit_events";
 
@@ -21,14 +21,17 @@ impl Drop for ListenerTask {
 }
 
 impl ListenerTask {
-    pub(super) async fn start(url: &str, local: broadcast::Sender<Event>) -> anyhow::Result<Self> {
+    pub(super) async fn start(
+        url: &str,
+        local: broadcast::Sender<Delivery>,
+    ) -> anyhow::Result<Self> {
         let mut listener = PgListener::connect(url).await?;
         listener.listen(CHANNEL).await?;
         Ok(Self(tokio::spawn(forward(listener, local))))
     }
 }
 
-async fn forward(mut listener: PgListener, local: broadcast::Sender<Event>) {
+async fn forward(mut listener: PgListener, local: broadcast::Sender<Delivery>) {
     let mut failures: u32 = 0;
     loop {
         match listener.try_recv().await {
@@ -36,7 +39,7 @@ async fn forward(mut listener: PgListener, local: broadcast::Sender<Event>) {
                 failures = 0;
                 match serde_json::from_str::<Event>(notification.payload()) {
                     Ok(event) => {
-                        let _ = local.send(event);
+                        let _ = local.send(Delivered::new(event));
                     }
                     Err(error) => {
                         tracing::warn!(%error, payload = notification.payload(), "unreadable event")

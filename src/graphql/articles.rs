@@ -103,7 +103,7 @@ impl Article {
             .await?;
         Ok(match found {
             Some(found) => {
-                Connection::from_page(found, Total::Known(self.0.comments_count), Comment)
+                Connection::from_page(found, Total::Known(self.0.comments_count), Comment::new)
             }
             None => Connection::empty(),
         })
@@ -309,25 +309,39 @@ impl ArticleSubscription {
         let tag = tag.map(|tag| tag.trim().to_lowercase());
         let db = services.db.clone();
         Ok(
-            super::event_stream::events(&services.events).filter_map(move |event| {
+            super::event_stream::events(&services.events).filter_map(move |delivery| {
                 let db = db.clone();
                 let tag = tag.clone();
                 async move {
-                    match event {
-                        Ok(crate::events::Event::ArticlePublished {
-                            article_id,
-                            author_id: by,
-                            tags,
-                        }) if author_id.is_none_or(|id| id == by)
-                            && tag.as_ref().is_none_or(|tag| tags.contains(tag)) =>
-                        {
-                            match domain_articles::by_ids(&db, &[article_id]).await {
-                                Ok(mut found) => found.remove(&article_id).map(|a| Ok(Article(a))),
-                                Err(error) => Some(Err(error.into())),
-                            }
-                        }
-                        Ok(_) => None,
-                        Err(lagged) => Some(Err(lagged)),
+                    let delivery = match delivery {
+                        Ok(delivery) => delivery,
+                        Err(lagged) => return Some(Err(lagged)),
+                    };
+                    let crate::events::Event::ArticlePublished {
+                        article_id,
+                        author_id: by,
+                        tags,
+                    } = &delivery.event
+                    else {
+                        return None;
+                    };
+                    let wanted = author_id.is_none_or(|id| id == *by)
+                        && tag.as_ref().is_none_or(|tag| tags.contains(tag));
+                    if !wanted {
+                        return None;
+                    }
+                    // One load per event, shared by every subscriber.
+                    let article_id = *article_id;
+                    let loaded = delivery
+                        .shared(|| async move {
+                            domain_articles::by_ids(&db, &[article_id])
+                                .await
+                                .map(|mut found| found.remove(&article_id))
+                        })
+                        .await;
+                    match loaded {
+                        Ok(article) => article.as_ref().clone().map(|a| Ok(Article(a))),
+                        Err(error) => Some(Err(error.into())),
                     }
                 }
             }),

@@ -3,7 +3,9 @@
 use async_graphql::futures_util::Stream;
 use async_graphql::{Context, ID, Object, Result, Subscription};
 use chrono::{DateTime, Utc};
-use entity::comment;
+use std::sync::Arc;
+
+use entity::{comment, user};
 use futures_util::StreamExt as _;
 
 use super::articles::{Article, vanished};
@@ -12,43 +14,78 @@ use super::ids::{self, Kind};
 use super::loaders::{ArticleById, UserById};
 use super::users::User;
 use super::viewer::ContextExt as _;
+use crate::domain::articles::ArticleRow;
 use crate::domain::{self, articles as domain_articles, comments as domain_comments};
 use crate::events::Event;
 
 /// What a reader said under an article.
 #[derive(Clone)]
-pub struct Comment(pub comment::Model);
+pub struct Comment {
+    model: comment::Model,
+    /// Its author and article, when they were loaded already: a subscription
+    /// event loads them once for all its subscribers.
+    preloaded: Option<Arc<CommentContext>>,
+}
+
+/// A comment with what its fields most often lead to.
+pub(super) struct CommentContext {
+    comment: comment::Model,
+    author: user::Model,
+    article: ArticleRow,
+}
+
+impl Comment {
+    pub fn new(model: comment::Model) -> Self {
+        Self {
+            model,
+            preloaded: None,
+        }
+    }
+
+    fn with_context(context: Arc<CommentContext>) -> Self {
+        Self {
+            model: context.comment.clone(),
+            preloaded: Some(context),
+        }
+    }
+}
 
 #[Object]
 impl Comment {
     pub async fn id(&self) -> ID {
-        ids::encode(Kind::Comment, self.0.id)
+        ids::encode(Kind::Comment, self.model.id)
     }
 
     async fn body(&self) -> &str {
-        &self.0.body
+        &self.model.body
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.model.created_at
     }
 
     async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+        self.model.updated_at
     }
 
     async fn author(&self, ctx: &Context<'_>) -> Result<User> {
-        ctx.load_one(UserById(self.0.author_id))
+        if let Some(preloaded) = &self.preloaded {
+            return Ok(User(preloaded.author.clone()));
+        }
+        ctx.load_one(UserById(self.model.author_id))
             .await?
             .map(User)
-            .ok_or_else(|| vanished("user", self.0.author_id))
+            .ok_or_else(|| vanished("user", self.model.author_id))
     }
 
     async fn article(&self, ctx: &Context<'_>) -> Result<Article> {
-        ctx.load_one(ArticleById(self.0.article_id))
+        if let Some(preloaded) = &self.preloaded {
+            return Ok(Article(preloaded.article.clone()));
+        }
+        ctx.load_one(ArticleById(self.model.article_id))
             .await?
             .map(Article)
-            .ok_or_else(|| vanished("article", self.0.article_id))
+            .ok_or_else(|| vanished("article", self.model.article_id))
     }
 }
 
@@ -64,7 +101,7 @@ impl CommentMutation {
         body: String,
     ) -> Result<Comment> {
         let viewer = ctx.viewer().require()?;
-        Ok(Comment(
+        Ok(Comment::new(
             domain_comments::add(
                 &ctx.services().db,
                 &ctx.services().events,
@@ -109,25 +146,62 @@ impl CommentSubscription {
             .ok_or_else(|| domain_articles::not_found(&article_slug))?;
         let db = services.db.clone();
         Ok(
-            event_stream::events(&services.events).filter_map(move |event| {
+            event_stream::events(&services.events).filter_map(move |delivery| {
                 let db = db.clone();
                 async move {
-                    match event {
-                        Ok(Event::CommentAdded {
-                            comment_id,
-                            article_id,
-                        }) if article_id == article.id => {
-                            // Gone again already (deleted): nothing to deliver.
-                            match domain_comments::by_ids(&db, &[comment_id]).await {
-                                Ok(mut found) => found.remove(&comment_id).map(|c| Ok(Comment(c))),
-                                Err(error) => Some(Err(error.into())),
-                            }
-                        }
-                        Ok(_) => None,
-                        Err(lagged) => Some(Err(lagged)),
+                    let delivery = match delivery {
+                        Ok(delivery) => delivery,
+                        Err(lagged) => return Some(Err(lagged)),
+                    };
+                    let Event::CommentAdded {
+                        comment_id,
+                        article_id,
+                    } = delivery.event
+                    else {
+                        return None;
+                    };
+                    if article_id != article.id {
+                        return None;
+                    }
+                    // One load per event for every subscriber; None when the
+                    // comment is already gone again.
+                    let loaded = delivery.shared(|| comment_context(db, comment_id)).await;
+                    match loaded {
+                        Ok(context) => context
+                            .as_ref()
+                            .as_ref()
+                            .map(|c| Ok(Comment::with_context(Arc::clone(c)))),
+                        Err(error) => Some(Err(error.into())),
                     }
                 }
             }),
         )
     }
+}
+
+/// A comment with its author and article, in three statements.
+async fn comment_context(
+    db: sea_orm::DatabaseConnection,
+    comment_id: i64,
+) -> crate::domain::Result<Option<Arc<CommentContext>>> {
+    let Some(comment) = domain_comments::by_ids(&db, &[comment_id])
+        .await?
+        .remove(&comment_id)
+    else {
+        return Ok(None);
+    };
+    let author = crate::domain::profiles::users_by_ids(&db, &[comment.author_id])
+        .await?
+        .remove(&comment.author_id);
+    let article = domain_articles::by_ids(&db, &[comment.article_id])
+        .await?
+        .remove(&comment.article_id);
+    Ok(match (author, article) {
+        (Some(author), Some(article)) => Some(Arc::new(CommentContext {
+            comment,
+            author,
+            article,
+        })),
+        _ => None,
+    })
 }

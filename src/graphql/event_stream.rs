@@ -5,13 +5,13 @@ use futures_util::StreamExt as _;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
-use crate::events::{Event, EventBus};
+use crate::events::{Delivery, EventBus};
 
 /// Every event from now on, or how many were missed when the subscriber fell
 /// behind: a lagging subscriber is told, never silently skipped.
 pub(super) fn events(
     bus: &EventBus,
-) -> impl Stream<Item = Result<Event, async_graphql::Error>> + Send + use<> {
+) -> impl Stream<Item = Result<Delivery, async_graphql::Error>> + Send + use<> {
     BroadcastStream::new(bus.subscribe()).map(|item| {
         item.map_err(|BroadcastStreamRecvError::Lagged(missed)| {
             async_graphql::Error::new(format!(

@@ -55,7 +55,7 @@ async fn load(ctx: &Context<'_>, id: &ID) -> Result<Option<Node>> {
         Kind::Comment => ctx
             .load_one(CommentById(id))
             .await?
-            .map(|c| Node::Comment(Comment(c))),
+            .map(|c| Node::Comment(Comment::new(c))),
         // Only the recipient may refetch a notification; for anyone else
         // it does not exist.
         Kind::Notification => match ctx.viewer().id()? {

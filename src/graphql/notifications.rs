@@ -82,7 +82,7 @@ impl Notification {
 
     async fn comment(&self, ctx: &Context<'_>) -> Result<Option<Comment>> {
         match self.0.comment_id {
-            Some(id) => Ok(ctx.load_one(CommentById(id)).await?.map(Comment)),
+            Some(id) => Ok(ctx.load_one(CommentById(id)).await?.map(Comment::new)),
             None => Ok(None),
         }
     }
@@ -170,19 +170,23 @@ impl NotificationSubscription {
         let viewer = ctx.viewer().require()?;
         let db = ctx.services().db.clone();
         Ok(event_stream::events(&ctx.services().events)
-            .filter_map(move |event| {
-                let mine: Vec<i64> = match &event {
-                    Ok(Event::NotificationsCreated { notifications }) => notifications
-                        .iter()
-                        .filter(|(_, recipient)| *recipient == viewer)
-                        .map(|(id, _)| *id)
-                        .collect(),
-                    _ => Vec::new(),
+            .filter_map(move |delivery| {
+                let mine: Vec<i64> = match &delivery {
+                    Ok(delivery) => match &delivery.event {
+                        Event::NotificationsCreated { notifications } => notifications
+                            .iter()
+                            .filter(|(_, recipient)| *recipient == viewer)
+                            .map(|(id, _)| *id)
+                            .collect(),
+                        _ => Vec::new(),
+                    },
+                    Err(_) => Vec::new(),
                 };
                 let db = db.clone();
                 async move {
-                    match event {
+                    match delivery {
                         Err(lagged) => Some(vec![Err(lagged)]),
+                        // Recipients differ per notification: each loads its own.
                         Ok(_) if mine.is_empty() => None,
                         Ok(_) => match domain_notifications::by_ids(&db, &mine).await {
                             Ok(mut found) => Some(

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The HTTP benchmark, side by side with the peers in one run.
+#
+# On a fresh machine: installs oha (from crates.io), builds the release
+# server, seeds the default benchmark dataset (`conduit-gateway seed`) into a
+# fresh PostgreSQL database and a fresh SQLite file, then runs
+# ../shared/peers/run-all.sh over that same PostgreSQL data: the pgbench
+# floor, the Node.js Express + Apollo peer, this server, and PostGraphile,
+# one after another, with the same ops and the same load. Then it measures
+# what the peers cannot: `homepage` with a viewer's token, the `addComment`
+# write, and the same ops on SQLite. Results land in bench/results/<time>/.
+#
+# Env: DURATION (15 s per op), CONCURRENCY (32), PG_ADMIN (an admin URL),
+#      BENCH_DB (conduit_bench_project), SKIP_SEED=1 (reuse the databases).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+export PATH="$HOME/.cargo/bin:$PATH"
+export DURATION=${DURATION:-15} CONCURRENCY=${CONCURRENCY:-32}
+PG_ADMIN=${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
+BENCH_DB=${BENCH_DB:-conduit_bench_project}
+export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$BENCH_DB"
+out="$root/bench/results/$(date -u +%Y%m%dT%H%M%SZ)"
+mkdir -p "$out"
+sqlite_db="$root/bench/results/bench.sqlite"
+
+command -v oha >/dev/null || cargo install oha --locked
+cargo build --release --quiet
+server="$root/target/release/conduit-gateway"
+
+# The peers' scripts write files next to themselves (request bodies,
+# node_modules): they run from a copy, so ../shared stays as it is.
+peers="$root/bench/results/peers"
+rm -rf "$peers" && cp -r "$root/../shared/peers" "$peers"
+
+# pg_stat_statements for count-sql.sh, and the peers' documented
+# PostgreSQL settings (restarts the local cluster once).
+"$peers/pg-setup.sh" > "$out/pg-setup.log" 2>&1
+
+if [ -z "${SKIP_SEED:-}" ]; then
+  psql "$PG_ADMIN" -q -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" -c "CREATE DATABASE $BENCH_DB"
+  echo "seeding PostgreSQL ($BENCH_DB)..."
+  /usr/bin/time -f "seed PostgreSQL: %e s" "$server" seed --database-url "$DATABASE_URL" 2>&1 | tail -n 3 | tee "$out/seed-postgres.txt"
+  rm -f "$sqlite_db"*
+  echo "seeding SQLite ($sqlite_db)..."
+  /usr/bin/time -f "seed SQLite: %e s" "$server" seed --database-url "sqlite://$sqlite_db?mode=rwc" 2>&1 | tail -n 3 | tee "$out/seed-sqlite.txt"
+fi
+
+# 1. Everyone over the same PostgreSQL data, one at a time.
+EXTRA_NAME=conduit-gateway EXTRA_URL=http://127.0.0.1:8080/graphql \
+EXTRA_START="exec '$server' serve --no-migrate --database-url '$DATABASE_URL'" \
+OUTDIR="$out" "$peers/run-all.sh"
+
+# 2. What only this server does: a viewer's homepage, a write, and SQLite.
+viewer_ops="$out/viewer-ops"
+mkdir -p "$viewer_ops"
+run_own() {  # label database-url
+  local label=$1 url=$2
+  "$server" serve --no-migrate --database-url "$url" > "$out/$label.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 1 120); do curl -sf -o /dev/null http://127.0.0.1:8080/healthz && break; sleep 0.5; done
+  local token
+  token=$(curl -sf http://127.0.0.1:8080/graphql -H 'content-type: application/json' \
+    --data "{\"query\":\"mutation { signUp(input: {username: \\\"bench$RANDOM$RANDOM\\\", email: \\\"bench$RANDOM$RANDOM@example.com\\\", password: \\\"password-bench\\\"}) { token } }\"}" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["signUp"]["token"])')
+  # The viewer follows and favorites a little, so the viewer fields are real.
+  python3 - "$peers/ops/homepage.json" "$viewer_ops" "${ARTICLE_SLUG:-}" <<'PY'
+import json, sys, os
+homepage, out, slug = sys.argv[1], sys.argv[2], sys.argv[3]
+os.makedirs(out, exist_ok=True)
+json.dump(json.load(open(homepage)), open(f"{out}/homepage.json", "w"))
+json.dump({"query": "mutation($s: String!) { addComment(articleSlug: $s, body: \"A benchmark comment\") { id createdAt author { username } } }",
+           "variables": {"s": slug}}, open(f"{out}/addComment.json", "w"))
+PY
+  for op in homepage addComment; do
+    printf '%s ' "$op"
+    before=$(curl -sf http://127.0.0.1:8080/metrics | awk '/^conduit_sql_statements_total/ {print $2}')
+    curl -sf -o /dev/null http://127.0.0.1:8080/graphql -H 'content-type: application/json' -H "Authorization: Bearer $token" --data @"$viewer_ops/$op.json"
+    after=$(curl -sf http://127.0.0.1:8080/metrics | awk '/^conduit_sql_statements_total/ {print $2}')
+    echo "SQL statements per request: $((after - before))"
+  done | tee -a "$out/sql-statements-$label.txt"
+  for op in homepage addComment; do
+    oha --no-tui -c "$CONCURRENCY" -z 3s -m POST -H 'content-type: application/json' -H "Authorization: Bearer $token" \
+      -D "$viewer_ops/$op.json" http://127.0.0.1:8080/graphql > /dev/null
+    oha --no-tui -c "$CONCURRENCY" -z "${DURATION}s" -m POST -H 'content-type: application/json' -H "Authorization: Bearer $token" \
+      -D "$viewer_ops/$op.json" --output-format json http://127.0.0.1:8080/graphql > "$out/$label-$op.oha.json"
+    python3 - "$out/$label-$op.oha.json" "$label" "$op" <<'PY' | tee -a "$out/own.txt"
+import json, sys
+d = json.load(open(sys.argv[1])); s, p = d["summary"], d["latencyPercentiles"]
+errors = sum(v for k, v in d["statusCodeDistribution"].items() if k != "200")
+print(f"{sys.argv[2]:<26} {sys.argv[3]:<11} {s['requestsPerSec']:9.1f} req/s  p50 {p['p50']*1000:7.2f} ms  p99 {p['p99']*1000:7.2f} ms  non-200 {errors}")
+PY
+  done
+  if [ "$label" = conduit-gateway-sqlite ]; then
+    (cd "$peers" && LABEL=$label CSV="$out/sqlite.csv" ./bench.sh http://127.0.0.1:8080/graphql ops) | tee -a "$out/own.txt" || true
+  fi
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+source "$peers/pgenv.sh"
+run_own conduit-gateway-postgres "$DATABASE_URL"
+run_own conduit-gateway-sqlite "sqlite://$sqlite_db?mode=rwc"
+
+python3 "$peers/summarize.py" "$out" | tee "$out/summary.md" || true
+echo "results in $out"

@@ -1,0 +1,242 @@
+//! WebSocket fan-out benchmark: opens many idle `commentAdded` subscribers
+//! on one server, writes one comment (through the same server or another
+//! instance), and reports how long each subscriber waited for it, plus the
+//! server's memory per connection.
+//!
+//! `cargo run --release --example ws-fanout -- --help` lists the options;
+//! `bench/ws.sh` runs the scenarios recorded in BENCHMARKS.md.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde_json::{Value, json};
+use tokio::sync::{Barrier, mpsc};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+#[derive(Parser)]
+struct Args {
+    /// The server the subscribers connect to (WebSocket and HTTP).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    subscribe_to: String,
+    /// The server the comment is written through (another instance to
+    /// measure the PostgreSQL hop).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    write_to: String,
+    /// How many subscribers.
+    #[arg(long, default_value_t = 10_000)]
+    subscribers: usize,
+    /// How many writes, one after another, once everyone is subscribed.
+    #[arg(long, default_value_t = 5)]
+    writes: usize,
+    /// The subscribing server's pid, to read its memory (VmRSS).
+    #[arg(long)]
+    server_pid: Option<u32>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let http = reqwest::Client::new();
+    let token = sign_up(&http, &args.write_to).await?;
+    let slug = create_article(&http, &args.write_to, &token).await?;
+    let rss_before = args.server_pid.and_then(rss_kib);
+
+    // Connect and subscribe everyone, a few hundred at a time.
+    let ready = Arc::new(Barrier::new(args.subscribers + 1));
+    let (arrivals, mut arrived) = mpsc::unbounded_channel::<(usize, Instant)>();
+    let started = Instant::now();
+    let connect_slots = Arc::new(tokio::sync::Semaphore::new(256));
+    for i in 0..args.subscribers {
+        let (ready, arrivals, slots) = (ready.clone(), arrivals.clone(), connect_slots.clone());
+        let (url, slug) = (format!("ws://{}/graphql", args.subscribe_to), slug.clone());
+        tokio::spawn(async move {
+            let permit = slots.acquire_owned().await.expect("semaphore");
+            let mut socket = match subscribe(&url, &slug).await {
+                Ok(socket) => socket,
+                Err(error) => {
+                    eprintln!("subscriber {i}: {error}");
+                    std::process::exit(1);
+                }
+            };
+            drop(permit);
+            ready.wait().await;
+            let mut write = 0;
+            while let Some(Ok(message)) = socket.next().await {
+                if let Message::Text(text) = message {
+                    let value: Value = serde_json::from_str(&text).unwrap_or_default();
+                    if value["type"] == "next" {
+                        let _ = arrivals.send((write, Instant::now()));
+                        write += 1;
+                    }
+                }
+            }
+        });
+    }
+    drop(arrivals);
+    ready.wait().await;
+    println!(
+        "{} subscribers connected in {:.1}s",
+        args.subscribers,
+        started.elapsed().as_secs_f64()
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_after = args.server_pid.and_then(rss_kib);
+    if let (Some(before), Some(after)) = (rss_before, rss_after) {
+        println!(
+            "server memory: {before} KiB before, {after} KiB with all connected: {:.1} KiB per connection",
+            (after.saturating_sub(before)) as f64 / args.subscribers as f64
+        );
+    }
+
+    for write in 0..args.writes {
+        let sent = Instant::now();
+        add_comment(&http, &args.write_to, &token, &slug, write).await?;
+        let mut latencies = Vec::with_capacity(args.subscribers);
+        let deadline = tokio::time::sleep(Duration::from_secs(30));
+        tokio::pin!(deadline);
+        while latencies.len() < args.subscribers {
+            tokio::select! {
+                Some((n, at)) = arrived.recv() => {
+                    if n == write {
+                        latencies.push(at.duration_since(sent));
+                    }
+                }
+                () = &mut deadline => break,
+            }
+        }
+        latencies.sort();
+        let pct =
+            |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+        println!(
+            "write {write}: {} of {} received; p50 {:.1} ms, p99 {:.1} ms, last {:.1} ms",
+            latencies.len(),
+            args.subscribers,
+            pct(0.50).as_secs_f64() * 1e3,
+            pct(0.99).as_secs_f64() * 1e3,
+            latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(())
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn subscribe(url: &str, slug: &str) -> anyhow::Result<Socket> {
+    let mut request = url.into_client_request()?;
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    socket
+        .send(text(json!({ "type": "connection_init" })))
+        .await?;
+    while let Some(message) = socket.next().await {
+        if let Message::Text(reply) = message? {
+            if reply.contains("connection_ack") {
+                break;
+            }
+        }
+    }
+    socket
+        .send(text(json!({
+            "type": "subscribe",
+            "id": "1",
+            "payload": {
+                "query": "subscription($s: String!) { commentAdded(articleSlug: $s) { body author { username } } }",
+                "variables": { "s": slug },
+            },
+        })))
+        .await?;
+    Ok(socket)
+}
+
+fn text(value: Value) -> Message {
+    Message::Text(value.to_string().into())
+}
+
+async fn gql(
+    http: &reqwest::Client,
+    server: &str,
+    token: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> anyhow::Result<Value> {
+    let mut request = http
+        .post(format!("http://{server}/graphql"))
+        .json(&json!({ "query": query, "variables": variables }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let body: Value = request.send().await?.json().await?;
+    anyhow::ensure!(body.get("errors").is_none(), "GraphQL errors: {body}");
+    Ok(body["data"].clone())
+}
+
+async fn sign_up(http: &reqwest::Client, server: &str) -> anyhow::Result<String> {
+    let name = format!("bench{}", std::process::id());
+    let data = gql(
+        http,
+        server,
+        None,
+        "mutation($i: SignUpInput!) { signUp(input: $i) { token } }",
+        json!({ "i": { "username": name, "email": format!("{name}@example.com"), "password": "password-bench" } }),
+    )
+    .await?;
+    Ok(data["signUp"]["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+async fn create_article(
+    http: &reqwest::Client,
+    server: &str,
+    token: &str,
+) -> anyhow::Result<String> {
+    let data = gql(
+        http,
+        server,
+        Some(token),
+        "mutation { createArticle(input: { title: \"Fan-out benchmark\", description: \"d\", body: \"b\" }) { slug } }",
+        json!({}),
+    )
+    .await?;
+    Ok(data["createArticle"]["slug"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+async fn add_comment(
+    http: &reqwest::Client,
+    server: &str,
+    token: &str,
+    slug: &str,
+    n: usize,
+) -> anyhow::Result<()> {
+    gql(
+        http,
+        server,
+        Some(token),
+        "mutation($s: String!, $b: String!) { addComment(articleSlug: $s, body: $b) { id } }",
+        json!({ "s": slug, "b": format!("comment {n}") }),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Resident memory of a process, from /proc.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
