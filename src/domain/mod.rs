@@ -19,7 +19,7 @@ pub mod validate;
 pub use error::{Error, FieldErrors, Result};
 
 use sea_orm::{
-    AccessMode, DatabaseConnection, DatabaseTransaction, SqliteTransactionMode, TransactionOptions,
+    DatabaseConnection, DatabaseTransaction, SqliteTransactionMode, TransactionOptions,
     TransactionTrait,
 };
 
@@ -33,7 +33,6 @@ use sea_orm::{
 pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction> {
     Ok(db
         .begin_with_options(TransactionOptions {
-            access_mode: Some(AccessMode::ReadWrite),
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..Default::default()
         })

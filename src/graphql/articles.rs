@@ -203,6 +203,8 @@ impl ArticleQuery {
     ) -> Result<Connection<Article>> {
         let viewer = ctx.viewer().require()?;
         let page = PageRequest::parse(first, after.as_deref())?;
+        // A valid token for an account that is gone is refused, as for writes.
+        crate::domain::users::ensure_exists(&ctx.services().db, viewer).await?;
         let scope = Scope::feed(viewer);
         let found =
             domain_articles::list(&ctx.services().db, &scope, Order::NewestFirst, &page).await?;

@@ -133,7 +133,8 @@ async fn crash_and_recover(database_url: &str) {
     // Assert: every notification, exactly once.
     let query = "{ notifications { totalCount nodes { kind actor { username } } } }";
     let mut jane_sees = Value::Null;
-    for _ in 0..200 {
+    // Generous: the whole suite runs in parallel on two cores.
+    for _ in 0..600 {
         jane_sees = second.gql(Some(&jane), query, json!({})).await;
         if jane_sees["notifications"]["totalCount"] == 4 {
             break;
