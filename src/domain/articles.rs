@@ -244,20 +244,7 @@ pub async fn favorited_by(
     user_id: i64,
     ids: &[i64],
 ) -> Result<HashSet<i64>> {
-    let mut values: Vec<Value> = vec![user_id.into()];
-    values.extend(ids.iter().map(|&id| Value::from(id)));
-    let rows = sql::query_all(
-        db,
-        &format!(
-            "SELECT article_id FROM favorites WHERE user_id = ? AND article_id IN ({})",
-            placeholders(ids.len())
-        ),
-        values,
-    )
-    .await?;
-    rows.iter()
-        .map(|row| Ok(row.try_get("", "article_id")?))
-        .collect()
+    sql::paired(db, "favorites", "user_id", user_id, "article_id", ids).await
 }
 
 /// The same page of each author's articles, newest first.

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use entity::user;
-use sea_orm::{ConnectionTrait, DatabaseConnection, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::events::{Event, EventBus};
 use crate::jobs::{Job, outbox};
@@ -135,20 +135,7 @@ pub async fn followed_by(
     user_id: i64,
     ids: &[i64],
 ) -> Result<HashSet<i64>> {
-    let mut values: Vec<Value> = vec![user_id.into()];
-    values.extend(ids.iter().map(|&id| Value::from(id)));
-    let rows = sql::query_all(
-        db,
-        &format!(
-            "SELECT followee_id FROM follows WHERE follower_id = ? AND followee_id IN ({})",
-            placeholders(ids.len())
-        ),
-        values,
-    )
-    .await?;
-    rows.iter()
-        .map(|row| Ok(row.try_get("", "followee_id")?))
-        .collect()
+    sql::paired(db, "follows", "follower_id", user_id, "followee_id", ids).await
 }
 
 pub async fn follower_pages(

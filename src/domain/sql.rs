@@ -63,6 +63,32 @@ pub(crate) async fn count(db: &impl ConnectionTrait, sql: &str, values: Vec<Valu
     Ok(row.try_get_by_index::<i64>(0)?)
 }
 
+/// Which of `ids` stand beside `owner` in a pair table: which articles a
+/// user favorited, which users a user follows.
+pub(crate) async fn paired(
+    db: &impl ConnectionTrait,
+    table: &str,
+    owner_column: &str,
+    owner: i64,
+    member_column: &str,
+    ids: &[i64],
+) -> Result<std::collections::HashSet<i64>> {
+    let mut values: Vec<Value> = vec![owner.into()];
+    values.extend(ids.iter().map(|&id| Value::from(id)));
+    let rows = query_all(
+        db,
+        &format!(
+            "SELECT {member_column} AS member FROM {table} WHERE {owner_column} = ? AND {member_column} IN ({})",
+            placeholders(ids.len())
+        ),
+        values,
+    )
+    .await?;
+    rows.iter()
+        .map(|row| Ok(row.try_get("", "member")?))
+        .collect()
+}
+
 /// What a keyset list selects from and how it sorts. `columns` must include
 /// the sort columns under the names `sort_at` and `sort_id`.
 pub(crate) struct Keyset<'a> {

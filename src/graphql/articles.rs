@@ -7,9 +7,7 @@ use chrono::{DateTime, Utc};
 use super::comments::Comment;
 use super::connection::{Connection, Total};
 use super::ids::{self, Kind};
-use super::loaders::{
-    ArticleBody, ArticleComments, ArticleTags, FavoritedByViewer, PageOf, UserById,
-};
+use super::loaders::{ArticleBody, ArticleComments, ArticleTags, FavoritedByViewer, UserById};
 use super::users::User;
 use super::viewer::ContextExt as _;
 use crate::domain::Error;
@@ -97,16 +95,16 @@ impl Article {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<Comment>> {
-        let page = PageRequest::parse(first, after.as_deref())?;
-        let found = ctx
-            .load_one(PageOf::<ArticleComments>::new(self.0.id, page))
-            .await?;
-        Ok(match found {
-            Some(found) => {
-                Connection::from_page(found, Total::Known(self.0.comments_count), Comment::new)
-            }
-            None => Connection::empty(),
-        })
+        let total = Total::Known(self.0.comments_count);
+        super::connection::nested::<ArticleComments, _, _>(
+            ctx,
+            self.0.id,
+            first,
+            after,
+            total,
+            Comment::new,
+        )
+        .await
     }
 }
 

@@ -9,7 +9,12 @@ use super::notifications::Notification;
 use super::users::User;
 use super::viewer::ContextExt as _;
 use crate::domain::articles::{self, Scope};
-use crate::domain::pagination::{Cursor, Page};
+use std::sync::Arc;
+
+use async_graphql::dataloader::Loader;
+
+use super::loaders::{PageOf, SqlLoader};
+use crate::domain::pagination::{Cursor, Page, PageRequest};
 
 /// Where a connection's `totalCount` comes from.
 #[derive(Clone, Copy, Debug)]
@@ -112,6 +117,27 @@ where
             }
         })
     }
+}
+
+/// A connection nested under a parent (a user's followers, an article's
+/// comments): its page is loaded in one batch with its siblings' pages.
+pub(super) async fn nested<R, T, N>(
+    ctx: &Context<'_>,
+    parent: i64,
+    first: Option<i32>,
+    after: Option<String>,
+    total: Total,
+    node: impl Fn(T) -> N,
+) -> Result<Connection<N>>
+where
+    R: Copy + Eq + std::hash::Hash + Send + Sync + 'static,
+    SqlLoader: Loader<PageOf<R>, Value = Page<T>, Error = Arc<crate::domain::Error>>,
+{
+    let page = PageRequest::parse(first, after.as_deref())?;
+    Ok(match ctx.load_one(PageOf::<R>::new(parent, page)).await? {
+        Some(found) => Connection::from_page(found, total, node),
+        None => Connection::empty(),
+    })
 }
 
 pub struct Edge<N> {

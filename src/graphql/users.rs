@@ -8,11 +8,8 @@ use entity::user;
 use super::articles::Article;
 use super::connection::{Connection, Total};
 use super::ids::{self, Kind};
-use super::loaders::{
-    FollowedByViewer, PageOf, UserArticles, UserFavorites, UserFollowers, UserFollowing,
-};
+use super::loaders::{FollowedByViewer, UserArticles, UserFavorites, UserFollowers, UserFollowing};
 use super::viewer::ContextExt as _;
-use crate::domain::pagination::PageRequest;
 use crate::domain::profiles;
 use crate::domain::users::{self as domain_users, NewUser, UserPatch};
 
@@ -75,13 +72,15 @@ impl User {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<User>> {
-        let page = PageRequest::parse(first, after.as_deref())?;
-        let found = ctx
-            .load_one(PageOf::<UserFollowers>::new(self.0.id, page))
-            .await?;
-        Ok(found.map_or_else(Connection::empty, |found| {
-            Connection::from_page(found, Total::Known(self.0.followers_count), User)
-        }))
+        super::connection::nested::<UserFollowers, _, _>(
+            ctx,
+            self.0.id,
+            first,
+            after,
+            Total::Known(self.0.followers_count),
+            User,
+        )
+        .await
     }
 
     /// Whom this user follows, most recent first.
@@ -92,13 +91,15 @@ impl User {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<User>> {
-        let page = PageRequest::parse(first, after.as_deref())?;
-        let found = ctx
-            .load_one(PageOf::<UserFollowing>::new(self.0.id, page))
-            .await?;
-        Ok(found.map_or_else(Connection::empty, |found| {
-            Connection::from_page(found, Total::Known(self.0.following_count), User)
-        }))
+        super::connection::nested::<UserFollowing, _, _>(
+            ctx,
+            self.0.id,
+            first,
+            after,
+            Total::Known(self.0.following_count),
+            User,
+        )
+        .await
     }
 
     /// Articles this user wrote.
@@ -109,13 +110,15 @@ impl User {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<Article>> {
-        let page = PageRequest::parse(first, after.as_deref())?;
-        let found = ctx
-            .load_one(PageOf::<UserArticles>::new(self.0.id, page))
-            .await?;
-        Ok(found.map_or_else(Connection::empty, |found| {
-            Connection::from_page(found, Total::UserArticles(self.0.id), Article)
-        }))
+        super::connection::nested::<UserArticles, _, _>(
+            ctx,
+            self.0.id,
+            first,
+            after,
+            Total::UserArticles(self.0.id),
+            Article,
+        )
+        .await
     }
 
     /// Articles this user favorited, most recently favorited first.
@@ -126,13 +129,15 @@ impl User {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<Article>> {
-        let page = PageRequest::parse(first, after.as_deref())?;
-        let found = ctx
-            .load_one(PageOf::<UserFavorites>::new(self.0.id, page))
-            .await?;
-        Ok(found.map_or_else(Connection::empty, |found| {
-            Connection::from_page(found, Total::UserFavorites(self.0.id), Article)
-        }))
+        super::connection::nested::<UserFavorites, _, _>(
+            ctx,
+            self.0.id,
+            first,
+            after,
+            Total::UserFavorites(self.0.id),
+            Article,
+        )
+        .await
     }
 }
 
