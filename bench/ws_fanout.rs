@@ -138,10 +138,10 @@ async fn subscribe(url: &str, slug: &str) -> anyhow::Result<Socket> {
         .send(text(json!({ "type": "connection_init" })))
         .await?;
     while let Some(message) = socket.next().await {
-        if let Message::Text(reply) = message? {
-            if reply.contains("connection_ack") {
-                break;
-            }
+        if let Message::Text(reply) = message?
+            && reply.contains("connection_ack")
+        {
+            break;
         }
     }
     socket
