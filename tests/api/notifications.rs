@@ -245,3 +245,52 @@ e2e! {
         assert!(metrics.contains("conduit_outbox_oldest_age_seconds"), "{metrics}");
     }
 }
+
+e2e! {
+    async fn a_failing_job_is_retried_later_then_parked_not_lost(app) {
+        let db = database(&app).await;
+        let postgres = db.get_database_backend() == sea_orm::DbBackend::Postgres;
+        let long_ago = if postgres { "now() - interval '1 day'" } else { "'2000-01-01 00:00:00+00:00'" };
+        // A job that cannot run: its payload names no job. One is fresh,
+        // one has already failed all but its last allowed time.
+        for attempts in [0, 9] {
+            db.execute_unprepared(&format!(
+                "INSERT INTO outbox (kind, payload, attempts, run_at, created_at) \
+                 VALUES ('Broken', '{{\"kind\":\"NoSuchJob\",\"attempt\":{attempts}}}', {attempts}, {long_ago}, {long_ago})"
+            ))
+            .await
+            .unwrap();
+        }
+        // Wake the worker (it polls anyway).
+        let jane = app.sign_up("jane").await;
+        let bob = app.sign_up("bob").await;
+        follow(&app, &bob, "jane").await;
+        wait_for(&app, &jane, 1).await;
+
+        // The fresh one waits for a retry in the future, with its error kept.
+        eventually(|| async {
+            (count(&db, "SELECT COUNT(*) FROM outbox WHERE attempts = 1 AND last_error IS NOT NULL AND parked_at IS NULL").await == 1)
+                .then_some(())
+        })
+        .await;
+        let retry_at: chrono::DateTime<chrono::Utc> = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT run_at FROM outbox WHERE attempts = 1",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get("", "run_at")
+            .unwrap();
+        assert!(retry_at > chrono::Utc::now(), "backed off, not retried at once: {retry_at}");
+        // The other reached the limit: parked, kept, visible.
+        eventually(|| async {
+            (count(&db, "SELECT COUNT(*) FROM outbox WHERE attempts = 10 AND parked_at IS NOT NULL").await == 1).then_some(())
+        })
+        .await;
+        let body: Value = app.http.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(body["outbox"]["parked"], 1, "{body:#}");
+        assert_eq!(body["outbox"]["pending"], 1, "{body:#}");
+    }
+}
