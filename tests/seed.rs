@@ -10,6 +10,10 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection, QueryResult, Statem
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
+#[path = "common/postgres_database.rs"]
+mod postgres_database;
+use postgres_database::PostgresDatabase;
+
 const BIN: &str = env!("CARGO_BIN_EXE_conduit-gateway");
 const SECRET: &str = "seed-test-secret-seed-test-secret!!";
 
@@ -24,12 +28,14 @@ const TAGS: i64 = 25;
 /// A database of the test's own, removed when dropped.
 struct TestDb {
     url: String,
-    guard: Guard,
+    // Held for its Drop: it removes the database.
+    _guard: Guard,
 }
 
 enum Guard {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
+    // Held for its Drop, which drops the database.
+    Postgres(#[allow(dead_code)] PostgresDatabase),
 }
 
 impl TestDb {
@@ -38,31 +44,19 @@ impl TestDb {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("seed.db").display());
         Self {
             url,
-            guard: Guard::Sqlite(dir),
+            _guard: Guard::Sqlite(dir),
         }
     }
 
     /// None (and a note on stderr) when `TEST_DATABASE_URL` is unset.
     async fn postgres() -> Option<Self> {
-        let Some(admin_url) = std::env::var("TEST_DATABASE_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-        else {
+        let Some(database) = PostgresDatabase::create().await else {
             eprintln!("skipped: TEST_DATABASE_URL is not set");
             return None;
         };
-        let name = format!("conduit_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = Database::connect(&admin_url)
-            .await
-            .expect("connect to TEST_DATABASE_URL");
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create the test database");
-        admin.close().await.ok();
         Some(Self {
-            url: with_database(&admin_url, &name),
-            guard: Guard::Postgres { admin_url, name },
+            url: database.url.clone(),
+            _guard: Guard::Postgres(database),
         })
     }
 
@@ -107,47 +101,6 @@ impl TestDb {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let Guard::Postgres { admin_url, name } = &self.guard else {
-            return;
-        };
-        let (admin_url, name) = (admin_url.clone(), name.clone());
-        // Drop runs inside the test's runtime, which cannot block on itself.
-        let cleanup = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            runtime.block_on(async {
-                if let Ok(admin) = Database::connect(&admin_url).await {
-                    let _ = admin
-                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
-                    admin.close().await.ok();
-                }
-            });
-        });
-        let _ = cleanup.join();
-    }
-}
-
-/// `url` with its database name replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[scheme_end..].find('/') {
-        Some(slash) => &base[..scheme_end + slash],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{base}/{name}?{query}"),
-        None => format!("{base}/{name}"),
     }
 }
 

@@ -6,8 +6,9 @@ use clap::Parser as _;
 use conduit_gateway::auth::token::Tokens;
 use conduit_gateway::config::Config;
 use conduit_gateway::startup::App;
-use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
+
+use crate::postgres_database::PostgresDatabase;
 
 /// The token secret every test server uses, so tests can mint tokens.
 pub(crate) const TEST_SECRET: &str = "test-secret-test-secret-test-secret!";
@@ -62,20 +63,9 @@ impl TestApp {
     }
 
     pub(crate) async fn spawn_postgres_with(extra_args: &[&str]) -> Option<Self> {
-        let admin_url = std::env::var("TEST_DATABASE_URL")
-            .ok()
-            .filter(|u| !u.is_empty())?;
-        let name = format!("conduit_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = Database::connect(&admin_url)
-            .await
-            .expect("connect to TEST_DATABASE_URL");
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create the test database");
-        admin.close().await.ok();
-        let url = with_database(&admin_url, &name);
-        Some(Self::spawn_with(&url, DbGuard::Postgres { admin_url, name }, extra_args).await)
+        let database = PostgresDatabase::create().await?;
+        let url = database.url.clone();
+        Some(Self::spawn_with(&url, DbGuard::Postgres(database), extra_args).await)
     }
 
     async fn spawn_with(url: &str, guard: DbGuard, extra_args: &[&str]) -> Self {
@@ -299,50 +289,6 @@ enum DbGuard {
     /// Another instance's database: that instance cleans up.
     Borrowed,
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres {
-        admin_url: String,
-        name: String,
-    },
-}
-
-impl Drop for DbGuard {
-    fn drop(&mut self) {
-        let DbGuard::Postgres { admin_url, name } = self else {
-            return;
-        };
-        let (admin_url, name) = (admin_url.clone(), name.clone());
-        // Drop runs inside the test's runtime, which cannot block on itself:
-        // a short-lived thread with a runtime of its own does the cleanup.
-        let cleanup = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            runtime.block_on(async {
-                if let Ok(admin) = Database::connect(&admin_url).await {
-                    let _ = admin
-                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
-                    admin.close().await.ok();
-                }
-            });
-        });
-        let _ = cleanup.join();
-    }
-}
-
-/// `url` with its database name replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[scheme_end..].find('/') {
-        Some(slash) => &base[..scheme_end + slash],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{base}/{name}?{query}"),
-        None => format!("{base}/{name}"),
-    }
+    // Held for its Drop, which drops the database.
+    Postgres(#[allow(dead_code)] PostgresDatabase),
 }

@@ -5,6 +5,8 @@
 
 #[macro_use]
 mod helpers;
+#[path = "../common/postgres_database.rs"]
+mod postgres_database;
 
 mod accounts;
 mod articles;
