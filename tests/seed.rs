@@ -553,3 +553,129 @@ async fn serve_with_demo_fills_an_empty_postgres_database_once() {
         demo_fills_an_empty_database_once(db).await;
     }
 }
+
+/// The slugs, usernames or bodies of a connection's nodes, in order.
+fn names(connection: &Value, field: &str) -> Vec<String> {
+    connection["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a connection: {connection}"))
+        .iter()
+        .map(|node| node[field].as_str().expect("a string").to_owned())
+        .collect()
+}
+
+/// The first `n` of a list, asked of the database one parent at a time:
+/// the plainest SQL there is, as the oracle for the batched statements.
+async fn first_of(db: &DatabaseConnection, sql: &str, parent: i64, n: usize) -> Vec<String> {
+    let sql = sql.replace("$parent", &parent.to_string());
+    rows(db, &format!("{sql} LIMIT {n}"))
+        .await
+        .iter()
+        .map(|row| row.try_get_by_index::<String>(0).expect("a string"))
+        .collect()
+}
+
+async fn id_of(db: &DatabaseConnection, table: &str, column: &str, value: &str) -> i64 {
+    number(
+        db,
+        &format!("SELECT id FROM {table} WHERE {column} = '{value}'"),
+    )
+    .await
+}
+
+/// Every nested page of a wide query over skewed data, batched per level
+/// into one statement, holds what asking the database parent by parent holds.
+async fn nested_pages_hold_what_the_database_holds(db: TestDb) {
+    db.seed_ok(7).await;
+    let conn = db.connect().await;
+    let server = Server::start(&db.url, &[]).await;
+    let body = server
+        .gql(
+            "{ articles(first: 100) { nodes { slug
+                 comments(first: 3) { pageInfo { hasNextPage } nodes { body } }
+                 author { username
+                   favorites(first: 2) { nodes { slug } }
+                   followers(first: 4) { nodes { username articles(first: 2) { nodes { slug } } } } } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let articles = body["data"]["articles"]["nodes"].as_array().expect("nodes");
+    assert_eq!(articles.len(), 100);
+    let mut followers_seen = 0;
+    for article in articles {
+        let article_id = id_of(&conn, "articles", "slug", article["slug"].as_str().unwrap()).await;
+        let comments = first_of(
+            &conn,
+            "SELECT body FROM comments WHERE article_id = $parent ORDER BY created_at DESC, id DESC",
+            article_id,
+            4,
+        )
+        .await;
+        let shown = names(&article["comments"], "body");
+        assert_eq!(shown, comments.iter().take(3).cloned().collect::<Vec<_>>());
+        assert_eq!(
+            article["comments"]["pageInfo"]["hasNextPage"],
+            json!(comments.len() > 3)
+        );
+
+        let author = &article["author"];
+        let author_id = id_of(
+            &conn,
+            "users",
+            "username",
+            author["username"].as_str().unwrap(),
+        )
+        .await;
+        let favorites = first_of(
+            &conn,
+            "SELECT a.slug FROM favorites f JOIN articles a ON a.id = f.article_id \
+             WHERE f.user_id = $parent ORDER BY f.created_at DESC, f.article_id DESC",
+            author_id,
+            2,
+        )
+        .await;
+        assert_eq!(names(&author["favorites"], "slug"), favorites);
+        let followers = first_of(
+            &conn,
+            "SELECT u.username FROM follows f JOIN users u ON u.id = f.follower_id \
+             WHERE f.followee_id = $parent ORDER BY f.created_at DESC, f.follower_id DESC",
+            author_id,
+            4,
+        )
+        .await;
+        assert_eq!(names(&author["followers"], "username"), followers);
+        for follower in author["followers"]["nodes"].as_array().unwrap() {
+            followers_seen += 1;
+            let follower_id = id_of(
+                &conn,
+                "users",
+                "username",
+                follower["username"].as_str().unwrap(),
+            )
+            .await;
+            let articles = first_of(
+                &conn,
+                "SELECT slug FROM articles WHERE author_id = $parent ORDER BY created_at DESC, id DESC",
+                follower_id,
+                2,
+            )
+            .await;
+            assert_eq!(names(&follower["articles"], "slug"), articles);
+        }
+    }
+    assert!(followers_seen > 0, "the seeded authors have followers");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn nested_sqlite_pages_hold_what_the_database_holds() {
+    nested_pages_hold_what_the_database_holds(TestDb::sqlite()).await;
+}
+
+#[tokio::test]
+async fn nested_postgres_pages_hold_what_the_database_holds() {
+    if let Some(db) = TestDb::postgres().await {
+        nested_pages_hold_what_the_database_holds(db).await;
+    }
+}

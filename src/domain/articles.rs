@@ -17,7 +17,7 @@ use crate::jobs::{Job, outbox};
 
 use super::error::OnConstraint as _;
 use super::pagination::{Order, Page, PageRequest};
-use super::sql::{self, Keyset, placeholders};
+use super::sql::{self, Keyset};
 use super::validate::{self, Checks};
 use super::{Error, Result, begin_write, slugs, tags, time, users};
 
@@ -167,13 +167,11 @@ pub async fn count(db: &impl ConnectionTrait, scope: &Scope) -> Result<i64> {
 }
 
 pub async fn by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, ArticleRow>> {
+    let (ids_in, values) = sql::any_of(db.get_database_backend(), "a.id", ids);
     let rows = sql::query_all(
         db,
-        &format!(
-            "SELECT {COLUMNS} FROM articles a WHERE a.id IN ({})",
-            placeholders(ids.len())
-        ),
-        ids.iter().map(|&id| id.into()).collect(),
+        &format!("SELECT {COLUMNS} FROM articles a WHERE {ids_in}"),
+        values,
     )
     .await?;
     rows.iter()
@@ -224,13 +222,11 @@ async fn select_by_slug(
 }
 
 pub async fn bodies(db: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, String>> {
+    let (ids_in, values) = sql::any_of(db.get_database_backend(), "id", ids);
     let rows = sql::query_all(
         db,
-        &format!(
-            "SELECT id, body FROM articles WHERE id IN ({})",
-            placeholders(ids.len())
-        ),
-        ids.iter().map(|&id| id.into()).collect(),
+        &format!("SELECT id, body FROM articles WHERE {ids_in}"),
+        values,
     )
     .await?;
     rows.iter()
@@ -291,13 +287,13 @@ async fn grouped_counts(
     column: &str,
     ids: &[i64],
 ) -> Result<HashMap<i64, i64>> {
+    let (ids_in, values) = sql::any_of(db.get_database_backend(), column, ids);
     let rows = sql::query_all(
         db,
         &format!(
-            "SELECT {column} AS key, COUNT(*) AS n FROM {table} WHERE {column} IN ({}) GROUP BY {column}",
-            placeholders(ids.len())
+            "SELECT {column} AS key, COUNT(*) AS n FROM {table} WHERE {ids_in} GROUP BY {column}"
         ),
-        ids.iter().map(|&id| id.into()).collect(),
+        values,
     )
     .await?;
     rows.iter()

@@ -13,7 +13,7 @@ use crate::events::{Event, EventBus};
 use crate::jobs::{Job, outbox};
 
 use super::pagination::{Order, Page, PageRequest};
-use super::sql::{self, Keyset, placeholders};
+use super::sql::{self, Keyset};
 use super::validate::{self, Checks};
 use super::{Error, Result, articles, begin_write, time, users};
 
@@ -136,15 +136,8 @@ pub async fn by_ids(
     db: &impl ConnectionTrait,
     ids: &[i64],
 ) -> Result<HashMap<i64, comment::Model>> {
-    let rows = sql::query_all(
-        db,
-        &format!(
-            "SELECT id, article_id, author_id, body, created_at, updated_at FROM comments WHERE id IN ({})",
-            placeholders(ids.len())
-        ),
-        ids.iter().map(|&id| id.into()).collect(),
-    )
-    .await?;
+    let (ids_in, values) = sql::any_of(db.get_database_backend(), "id", ids);
+    let rows = sql::query_all(db, &format!("SELECT id, article_id, author_id, body, created_at, updated_at FROM comments WHERE {ids_in}"), values).await?;
     rows.iter()
         .map(|row| {
             let comment = <comment::Model as sea_orm::FromQueryResult>::from_query_result(row, "")?;

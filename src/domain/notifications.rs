@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 
 use super::pagination::{Order, Page, PageRequest};
-use super::sql::{self, Keyset, placeholders};
+use super::sql::{self, Keyset};
 use super::{Result, time};
 
 /// The kinds, as stored in `notifications.kind`.
@@ -139,8 +139,9 @@ pub async fn mark_read(
     let only = match ids {
         Some([]) => return Ok(0),
         Some(ids) => {
-            values.extend(ids.iter().map(|&id| Value::from(id)));
-            format!(" AND id IN ({})", placeholders(ids.len()))
+            let (ids_in, ids) = sql::any_of(db.get_database_backend(), "id", ids);
+            values.extend(ids);
+            format!(" AND {ids_in}")
         }
         None => String::new(),
     };
@@ -159,13 +160,11 @@ pub async fn by_ids(
     db: &impl ConnectionTrait,
     ids: &[i64],
 ) -> Result<HashMap<i64, NotificationRow>> {
+    let (ids_in, values) = sql::any_of(db.get_database_backend(), "n.id", ids);
     let rows = sql::query_all(
         db,
-        &format!(
-            "SELECT {COLUMNS} FROM notifications n WHERE n.id IN ({})",
-            placeholders(ids.len())
-        ),
-        ids.iter().map(|&id| id.into()).collect(),
+        &format!("SELECT {COLUMNS} FROM notifications n WHERE {ids_in}"),
+        values,
     )
     .await?;
     rows.iter()

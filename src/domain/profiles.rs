@@ -11,7 +11,7 @@ use crate::events::{Event, EventBus};
 use crate::jobs::{Job, outbox};
 
 use super::pagination::{Order, Page, PageRequest};
-use super::sql::{self, Keyset, placeholders};
+use super::sql::{self, Keyset};
 use super::{Error, Result, begin_write, time, users};
 
 const USER_COLUMNS: &str = "u.id, u.username, u.email, u.password_hash, u.bio, u.image, u.followers_count, u.following_count, u.created_at, u.updated_at";
@@ -162,13 +162,11 @@ pub async fn users_by_ids(
     db: &impl ConnectionTrait,
     ids: &[i64],
 ) -> Result<HashMap<i64, user::Model>> {
+    let (ids_in, values) = sql::any_of(db.get_database_backend(), "u.id", ids);
     let rows = sql::query_all(
         db,
-        &format!(
-            "SELECT {USER_COLUMNS} FROM users u WHERE u.id IN ({})",
-            placeholders(ids.len())
-        ),
-        ids.iter().map(|&id| id.into()).collect(),
+        &format!("SELECT {USER_COLUMNS} FROM users u WHERE {ids_in}"),
+        values,
     )
     .await?;
     rows.iter()

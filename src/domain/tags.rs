@@ -98,14 +98,12 @@ pub(crate) async fn attach(
         link_values,
     )
     .await?;
-    let tag_ids: Vec<Value> = ids.values().map(|&id| id.into()).collect();
+    let tag_ids: Vec<i64> = ids.values().copied().collect();
+    let (ids_in, values) = sql::any_of(db.get_database_backend(), "id", &tag_ids);
     sql::execute(
         db,
-        &format!(
-            "UPDATE tags SET articles_count = articles_count + 1 WHERE id IN ({})",
-            placeholders(tag_ids.len())
-        ),
-        tag_ids,
+        &format!("UPDATE tags SET articles_count = articles_count + 1 WHERE {ids_in}"),
+        values,
     )
     .await?;
     Ok(())
@@ -134,14 +132,14 @@ pub async fn of_articles(
     db: &impl ConnectionTrait,
     article_ids: &[i64],
 ) -> Result<HashMap<i64, Vec<String>>> {
+    let (ids_in, values) = sql::any_of(db.get_database_backend(), "at.article_id", article_ids);
     let rows = sql::query_all(
         db,
         &format!(
             "SELECT at.article_id, t.name FROM article_tags at JOIN tags t ON t.id = at.tag_id \
-             WHERE at.article_id IN ({}) ORDER BY at.article_id, at.position",
-            placeholders(article_ids.len())
+             WHERE {ids_in} ORDER BY at.article_id, at.position"
         ),
-        article_ids.iter().map(|&id| id.into()).collect(),
+        values,
     )
     .await?;
     let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
