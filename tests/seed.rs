@@ -242,6 +242,11 @@ async fn check_seeded(db: &DatabaseConnection) {
              (SELECT COUNT(*) FROM article_tags x WHERE x.tag_id = t.id)",
         ),
         (
+            "totals.articles",
+            "SELECT COUNT(*) FROM totals WHERE name = 'articles' \
+             AND value <> (SELECT COUNT(*) FROM articles)",
+        ),
+        (
             "self-follows",
             "SELECT COUNT(*) FROM follows WHERE follower_id = followee_id",
         ),

@@ -15,4 +15,5 @@ pub mod outbox;
 pub mod prelude;
 pub mod setting;
 pub mod tag;
+pub mod total;
 pub mod user;

@@ -15,6 +15,7 @@ mod m20260101_000004_create_favorites;
 mod m20260101_000005_create_comments;
 mod m20260101_000006_create_settings;
 mod m20260101_000007_create_notifications_and_outbox;
+mod m20260101_000008_create_totals;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000005_create_comments::Migration),
             Box::new(m20260101_000006_create_settings::Migration),
             Box::new(m20260101_000007_create_notifications_and_outbox::Migration),
+            Box::new(m20260101_000008_create_totals::Migration),
         ]
     }
 }

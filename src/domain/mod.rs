@@ -13,6 +13,7 @@ pub mod slugs;
 pub(crate) mod sql;
 pub mod tags;
 pub mod time;
+pub mod totals;
 pub mod users;
 pub mod validate;
 

@@ -48,6 +48,16 @@ pub async fn find_id(db: &impl ConnectionTrait, name: &str) -> Result<Option<i64
         .transpose()
 }
 
+/// How many articles carry the tag, from its counter.
+pub(crate) async fn articles_count(db: &impl ConnectionTrait, tag_id: i64) -> Result<i64> {
+    sql::count(
+        db,
+        "SELECT articles_count FROM tags WHERE id = ?",
+        vec![tag_id.into()],
+    )
+    .await
+}
+
 /// Links `names` (normalized) to an article in their order, creating the
 /// tags that do not exist yet.
 pub(crate) async fn attach(

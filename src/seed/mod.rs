@@ -266,6 +266,9 @@ pub async fn seed(
         None
     };
     let written = write::write(&txn, &plan, rngs, &password_hash, &progress).await?;
+    crate::domain::totals::recount_articles(&txn)
+        .await
+        .context("cannot count the seeded articles")?;
     if let Some(size) = cache_size {
         txn.execute_unprepared(&format!("PRAGMA cache_size = {size}"))
             .await
