@@ -89,7 +89,6 @@ impl App {
                 max_depth: config.max_query_depth as usize,
                 max_complexity: config.max_query_complexity as usize,
             },
-            persisted.clone(),
         );
         let state = AppState {
             schema,

@@ -1,25 +1,18 @@
 //! The one place where errors get their `extensions.code`.
 //!
 //! Resolvers use `?` on `domain::Error`; async-graphql's blanket conversion
-//! keeps the message and stores the value as the error's `source`. This
-//! extension then, for queries, mutations and subscriptions alike:
+//! keeps the message and stores the value as the error's `source`. For
+//! queries, mutations and subscriptions alike (`pipeline` calls
+//! `classify_all` on every response), this:
 //! - sets `code` (and `fields`) from the `domain::Error` in the source;
-//! - labels parse and validation failures;
+//! - labels validation failures (parse failures are labeled by `pipeline`,
+//!   which parses before execution);
 //! - logs internal errors with their cause chain and shows the client only
 //!   "internal error", so no SQL, path or panic text ever leaves the server.
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextSubscribe,
-    NextValidation,
-};
-use async_graphql::futures_util::StreamExt as _;
-use async_graphql::futures_util::stream::BoxStream;
-use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{
-    ErrorExtensionValues, Response, ServerError, ServerResult, ValidationResult, Value, Variables,
-};
+use async_graphql::{ErrorExtensionValues, Response, ServerError, Value};
 
 use crate::domain::Error;
 
@@ -33,63 +26,9 @@ pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
 pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
 pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
 
-/// The extension factory to register on the schema.
-pub struct ErrorCodes;
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodesExtension)
-    }
-}
-
-struct ErrorCodesExtension;
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for ErrorCodesExtension {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let mut response = next.run(ctx).await;
-        response.errors.iter_mut().for_each(classify);
-        response
-    }
-
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        next.run(ctx, stream)
-            .map(|mut response| {
-                response.errors.iter_mut().for_each(classify);
-                response
-            })
-            .boxed()
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables)
-            .await
-            .map_err(|error| with_code(error, GRAPHQL_PARSE_FAILED))
-    }
-
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|errors| {
-            errors
-                .into_iter()
-                .map(|error| with_code(error, GRAPHQL_VALIDATION_FAILED))
-                .collect()
-        })
-    }
+/// Gives every error of a response its code (see the module notes).
+pub fn classify_all(response: &mut Response) {
+    response.errors.iter_mut().for_each(classify);
 }
 
 /// Sets `code` on an error that has none yet.
@@ -143,21 +82,17 @@ fn classify(error: &mut ServerError) {
         );
         return;
     }
-    // The persisted-query extension's own refusal: Apollo clients answer
-    // this code by sending the full query text.
-    if error.message == "PersistedQueryNotFound" {
-        *error = with_code(
-            std::mem::replace(error, ServerError::new("", None)),
-            PERSISTED_QUERY_NOT_FOUND,
-        );
-        return;
-    }
-    // No source and no code: async-graphql itself refused an argument or
-    // variable while executing (a wrong type, an out-of-range Int).
-    *error = with_code(
-        std::mem::replace(error, ServerError::new("", None)),
-        BAD_USER_INPUT,
-    );
+    // No source and no code. Without a path it was refused before any
+    // resolver ran: the document does not fit the schema, the variables do
+    // not fit the document, or it is too deep or too complex.
+    let code = if error.path.is_empty() {
+        GRAPHQL_VALIDATION_FAILED
+    } else {
+        // With one, async-graphql refused an argument while executing (a
+        // wrong type, an out-of-range Int).
+        BAD_USER_INPUT
+    };
+    *error = with_code(std::mem::replace(error, ServerError::new("", None)), code);
 }
 
 fn domain_error(error: &ServerError) -> Option<&Error> {

@@ -15,6 +15,7 @@ use async_graphql::dataloader::{DataLoader, Loader};
 use entity::{comment, user};
 use sea_orm::DatabaseConnection;
 
+use super::batching::Batches;
 use crate::domain::articles::{self, ArticleRow};
 use crate::domain::pagination::{Page, PageRequest};
 use crate::domain::{self, comments, profiles, tags};
@@ -26,7 +27,8 @@ pub struct SqlLoader {
     viewer: Option<i64>,
 }
 
-/// The loader for one request (or one subscription event) by `viewer`.
+/// The loader for one subscription event (or an operation over a
+/// WebSocket) by `viewer`, whose batches run as tasks of their own.
 ///
 /// `window` is how long a batch waits for sibling resolvers to add their
 /// keys. Resolving a list polls its items in rounds of a few dozen (futures'
@@ -39,6 +41,16 @@ pub fn for_viewer(
     window: std::time::Duration,
 ) -> Arc<Loaders> {
     Arc::new(DataLoader::new(SqlLoader { db, viewer }, tokio::spawn).delay(window))
+}
+
+/// The loader for one HTTP request: its batches wait in `Batches` until
+/// `batching::drive` sees the request idle (see there), so no window is
+/// needed beyond the timer's next tick.
+pub fn for_request(db: DatabaseConnection, viewer: Option<i64>) -> (Arc<Loaders>, Batches) {
+    let batches = Batches::default();
+    let loader = DataLoader::new(SqlLoader { db, viewer }, batches.spawner())
+        .delay(std::time::Duration::ZERO);
+    (Arc::new(loader), batches)
 }
 
 type LoadResult<K, V> = Result<HashMap<K, V>, Arc<domain::Error>>;

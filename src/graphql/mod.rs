@@ -2,6 +2,7 @@
 //! and its Query and Mutation pieces, merged here.
 
 pub mod articles;
+pub mod batching;
 pub mod comments;
 pub mod connection;
 pub mod error;
@@ -10,6 +11,7 @@ pub mod ids;
 pub mod loaders;
 pub mod node;
 pub mod notifications;
+pub mod pipeline;
 pub mod tags;
 pub mod users;
 pub mod viewer;
@@ -70,13 +72,9 @@ pub struct Services {
 /// PERSISTED_QUERY_NOT_FOUND and sends the text once, as the protocol says.
 pub type PersistedQueries = async_graphql::extensions::apollo_persisted_queries::LruCacheStorage;
 
-pub fn build_schema(services: Services, limits: Limits, persisted: PersistedQueries) -> AppSchema {
+/// The schema, without extensions: what they would do is in `pipeline`.
+pub fn build_schema(services: Services, limits: Limits) -> AppSchema {
     schema_builder()
-        .extension(
-            async_graphql::extensions::apollo_persisted_queries::ApolloPersistedQueries::new(
-                persisted,
-            ),
-        )
         .data(services)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
@@ -89,7 +87,6 @@ fn schema_builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, Sub
         MutationRoot::default(),
         SubscriptionRoot::default(),
     )
-    .extension(error::ErrorCodes)
 }
 
 /// The schema in SDL, as `conduit-gateway schema` prints it and

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
-use crate::graphql::Viewer;
+use crate::graphql::{Viewer, batching, loaders, pipeline};
 
 pub(super) async fn post(
     State(state): State<AppState>,
@@ -78,9 +78,14 @@ async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> 
         }
         _ => Viewer::from_authorization(authorization, &state.tokens),
     };
-    let (viewer, loaders) = crate::graphql::request_data(viewer, &state.db, state.batch_window);
+    let (loaders, batches) = loaders::for_request(state.db.clone(), viewer.id().ok().flatten());
     let batch = batch.data(viewer).data(loaders);
-    GraphQLResponse::from(state.schema.execute_batch(batch).await).into_response()
+    let responses = batching::drive(
+        pipeline::execute_batch(&state.schema, &state.persisted, batch),
+        batches,
+    )
+    .await;
+    GraphQLResponse::from(responses).into_response()
 }
 
 /// Whether a request's chosen operation is a mutation. A document that does

@@ -277,14 +277,14 @@ impl Connection {
         }
 
         let (viewer, loaders) = request_data(viewer, &self.state.db, self.state.batch_window);
-        let mut responses = self
-            .state
-            .schema
-            .execute_stream(request.data(viewer).data(loaders));
+        let request = request.data(viewer).data(loaders);
+        let (schema, persisted) = (self.state.schema.clone(), self.state.persisted.clone());
         let outgoing = self.outgoing.clone();
         let protocol = self.protocol;
         let task_id = id.clone();
         let task = tokio::spawn(async move {
+            let mut responses =
+                crate::graphql::pipeline::execute_stream(&schema, &persisted, request).await;
             let mut first = true;
             while let Some(response) = responses.next().await {
                 // A request refused before it ran (parse, validation, a
