@@ -136,11 +136,6 @@ pub struct Config {
     #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout_secs: u64,
 
-    /// Milliseconds a batch loader waits for sibling fields to add their
-    /// keys before it runs one statement for all of them.
-    #[arg(long, env = "BATCH_WINDOW_MS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=1000))]
-    pub batch_window_ms: u64,
-
     /// Seconds a WebSocket client has to send `connection_init`.
     #[arg(long, env = "WS_INIT_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub ws_init_timeout_secs: u64,

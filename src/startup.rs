@@ -94,7 +94,6 @@ impl App {
             schema,
             persisted,
             metrics,
-            batch_window: std::time::Duration::from_millis(config.batch_window_ms),
             ws_limits: config.ws_limits(),
             db: request_db,
             ops_db: db.clone(),

@@ -64,6 +64,10 @@ impl Order {
 pub struct PageRequest {
     pub first: u64,
     pub after: Option<Cursor>,
+    /// Whether to read one row past the page to learn if there is a next
+    /// one. A nested list whose query does not select `hasNextPage` skips
+    /// it: in `deep`, 500 lists of 5 would otherwise read 3,000 rows for 2,500.
+    pub probe_next: bool,
 }
 
 impl PageRequest {
@@ -89,12 +93,25 @@ impl PageRequest {
                     .ok_or_else(|| Error::invalid("after", "is not a valid cursor"))?,
             ),
         };
-        Ok(Self { first, after })
+        Ok(Self {
+            first,
+            after,
+            probe_next: true,
+        })
     }
 
-    /// Rows to fetch: one more than asked, to learn whether a next page exists.
+    /// The same request, reading past the page only if `probe`.
+    pub fn probing_next(self, probe: bool) -> Self {
+        Self {
+            probe_next: probe,
+            ..self
+        }
+    }
+
+    /// Rows to fetch: one more than asked when it must be known whether a
+    /// next page exists.
     pub(crate) fn limit(&self) -> u64 {
-        self.first + 1
+        self.first + u64::from(self.probe_next)
     }
 }
 
@@ -115,7 +132,7 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// Cuts `limit()` fetched rows down to the page.
     pub(crate) fn from_rows(mut edges: Vec<Edge<T>>, request: &PageRequest) -> Self {
-        let has_next = edges.len() as u64 > request.first;
+        let has_next = request.probe_next && edges.len() as u64 > request.first;
         edges.truncate(request.first as usize);
         Self {
             edges,
@@ -153,5 +170,26 @@ mod tests {
         assert!(PageRequest::parse(Some(101), None).is_err());
         assert!(PageRequest::parse(Some(-1), None).is_err());
         assert!(PageRequest::parse(Some(5), Some("garbage")).is_err());
+    }
+
+    #[test]
+    fn a_page_reads_past_its_end_only_when_asked_whether_more_follow() {
+        let request = PageRequest::parse(Some(2), None).unwrap();
+        assert_eq!(request.limit(), 3);
+        assert_eq!(request.probing_next(false).limit(), 2);
+        let rows = |n: i64| {
+            (0..n)
+                .map(|id| Edge {
+                    cursor: Cursor {
+                        at: DateTime::from_timestamp_micros(id).unwrap(),
+                        id,
+                    },
+                    node: id,
+                })
+                .collect::<Vec<_>>()
+        };
+        assert!(Page::from_rows(rows(3), &request).has_next);
+        assert!(!Page::from_rows(rows(2), &request).has_next);
+        assert!(!Page::from_rows(rows(2), &request.probing_next(false)).has_next);
     }
 }

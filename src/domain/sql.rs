@@ -1,5 +1,5 @@
 //! Hand-written SQL for the reads an ORM query builder says badly: keyset
-//! pages and windowed "first N per parent" batches. Written once with `?`
+//! pages and "first N per parent" batches. Written once with `?`
 //! placeholders; `statement` numbers them for PostgreSQL.
 
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, QueryResult, Statement, Value};
@@ -140,17 +140,7 @@ impl Keyset<'_> {
             filters.push(self.after_condition(order));
             values.extend([cursor.at.into(), cursor.id.into()]);
         }
-        let sql = format!(
-            "SELECT {columns} FROM {from}{filter} ORDER BY {at} {dir}, {id} {dir} LIMIT {limit}",
-            columns = self.columns,
-            from = self.from,
-            filter = where_clause(&filters),
-            at = self.sort_at,
-            id = self.sort_id,
-            dir = order.sql(),
-            limit = request.limit(),
-        );
-        let rows = query_all(db, &sql, values).await?;
+        let rows = query_all(db, &self.select(&filters, order, request), values).await?;
         let edges = rows.iter().map(edge::<T>).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(edges, request))
     }
@@ -213,11 +203,16 @@ impl Keyset<'_> {
         if request.after.is_some() {
             filters.push(self.after_condition(order));
         }
+        self.select(&filters, order, request)
+    }
+
+    /// The rows that pass `filters`, in order, one more than the page holds.
+    fn select(&self, filters: &[String], order: Order, request: &PageRequest) -> String {
         format!(
             "SELECT {columns} FROM {from}{filter} ORDER BY {at} {dir}, {id} {dir} LIMIT {limit}",
             columns = self.columns,
             from = self.from,
-            filter = where_clause(&filters),
+            filter = where_clause(filters),
             at = self.sort_at,
             id = self.sort_id,
             dir = order.sql(),
@@ -374,8 +369,8 @@ mod tests {
         }
 
         let after = PageRequest {
-            first: 2,
             after: Some(pages[&7].edges[1].cursor),
+            ..first_two
         };
         let rest = ITEMS
             .pages_per_parent::<Item>(&db, "i.parent", &[7, 8], Order::NewestFirst, &after)

@@ -133,7 +133,12 @@ where
     R: Copy + Eq + std::hash::Hash + Send + Sync + 'static,
     SqlLoader: Loader<PageOf<R>, Value = Page<T>, Error = Arc<crate::domain::Error>>,
 {
-    let page = PageRequest::parse(first, after.as_deref())?;
+    let asks_next = ctx
+        .look_ahead()
+        .field("pageInfo")
+        .field("hasNextPage")
+        .exists();
+    let page = PageRequest::parse(first, after.as_deref())?.probing_next(asks_next);
     Ok(match ctx.load_one(PageOf::<R>::new(parent, page)).await? {
         Some(found) => Connection::from_page(found, total, node),
         None => Connection::empty(),

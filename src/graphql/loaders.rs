@@ -27,25 +27,9 @@ pub struct SqlLoader {
     viewer: Option<i64>,
 }
 
-/// The loader for one subscription event (or an operation over a
-/// WebSocket) by `viewer`, whose batches run as tasks of their own.
-///
-/// `window` is how long a batch waits for sibling resolvers to add their
-/// keys. Resolving a list polls its items in rounds of a few dozen (futures'
-/// `FuturesUnordered` yields between rounds), so the window must outlast the
-/// rounds that register one level's keys: optimized code does that well
-/// within the default 1 ms.
-pub fn for_viewer(
-    db: DatabaseConnection,
-    viewer: Option<i64>,
-    window: std::time::Duration,
-) -> Arc<Loaders> {
-    Arc::new(DataLoader::new(SqlLoader { db, viewer }, tokio::spawn).delay(window))
-}
-
-/// The loader for one HTTP request: its batches wait in `Batches` until
-/// `batching::drive` sees the request idle (see there), so no window is
-/// needed beyond the timer's next tick.
+/// The loader for one request (or one subscription) by `viewer`: its
+/// batches wait in `Batches` until `batching::drive` sees the request idle
+/// (see there), so no window is needed beyond the timer's next tick.
 pub fn for_request(db: DatabaseConnection, viewer: Option<i64>) -> (Arc<Loaders>, Batches) {
     let batches = Batches::default();
     let loader = DataLoader::new(SqlLoader { db, viewer }, batches.spawner())
@@ -85,7 +69,7 @@ keys! {
 }
 
 /// A page of a list under a parent. Keys asking for the same page of
-/// different parents go out as one windowed statement.
+/// different parents go out as one statement (see `Keyset::pages_per_parent`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PageOf<R> {
     pub parent: i64,

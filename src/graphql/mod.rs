@@ -104,17 +104,3 @@ fn page_complexity(first: Option<i32>, child_complexity: usize) -> usize {
     });
     1 + first.max(1) * child_complexity
 }
-
-/// The per-request data every operation needs: who asks, and the loader
-/// that batches for them.
-pub fn request_data(
-    viewer: Viewer,
-    db: &DatabaseConnection,
-    batch_window: std::time::Duration,
-) -> (Viewer, std::sync::Arc<loaders::Loaders>) {
-    let viewer_id = viewer.id().ok().flatten();
-    (
-        viewer,
-        loaders::for_viewer(db.clone(), viewer_id, batch_window),
-    )
-}

@@ -35,7 +35,6 @@ pub struct AppState {
     pub ops_db: DatabaseConnection,
     pub persisted: crate::graphql::PersistedQueries,
     pub metrics: Arc<crate::metrics::Metrics>,
-    pub batch_window: Duration,
     pub ws_limits: WsLimits,
     pub tokens: Arc<Tokens>,
 }

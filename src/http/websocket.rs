@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::AppState;
-use crate::graphql::{Viewer, request_data};
+use crate::graphql::{Viewer, batching, loaders};
 
 /// The subprotocols, in the order the server prefers them.
 const PROTOCOLS: [&str; 2] = ["graphql-transport-ws", "graphql-ws"];
@@ -276,7 +276,8 @@ impl Connection {
             return Ok(());
         }
 
-        let (viewer, loaders) = request_data(viewer, &self.state.db, self.state.batch_window);
+        let (loaders, batches) =
+            loaders::for_request(self.state.db.clone(), viewer.id().ok().flatten());
         let request = request.data(viewer).data(loaders);
         let (schema, persisted) = (self.state.schema.clone(), self.state.persisted.clone());
         let outgoing = self.outgoing.clone();
@@ -286,7 +287,9 @@ impl Connection {
             let mut responses =
                 crate::graphql::pipeline::execute_stream(&schema, &persisted, request).await;
             let mut first = true;
-            while let Some(response) = responses.next().await {
+            // Each response (a subscription's event) is resolved with its
+            // batches driven as over HTTP.
+            while let Some(response) = batching::drive(responses.next(), batches.clone()).await {
                 // A request refused before it ran (parse, validation, a
                 // subscription that cannot start) is an `error` message.
                 let refused =
