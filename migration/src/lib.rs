@@ -16,6 +16,7 @@ mod m20260101_000005_create_comments;
 mod m20260101_000006_create_settings;
 mod m20260101_000007_create_notifications_and_outbox;
 mod m20260101_000008_create_totals;
+mod m20260101_000009_cover_author_article_pages;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000006_create_settings::Migration),
             Box::new(m20260101_000007_create_notifications_and_outbox::Migration),
             Box::new(m20260101_000008_create_totals::Migration),
+            Box::new(m20260101_000009_cover_author_article_pages::Migration),
         ]
     }
 }
