@@ -95,6 +95,15 @@ errors = sum(v for k, v in d["statusCodeDistribution"].items() if k != "200")
 print(f"{sys.argv[2]:<26} {sys.argv[3]:<11} {s['requestsPerSec']:9.1f} req/s  p50 {p['p50']*1000:7.2f} ms  p99 {p['p99']*1000:7.2f} ms  non-200 {errors}")
 PY
   done
+  # The writes queued notification jobs; let the worker finish them here,
+  # so the next measurement (or the next run) does not pay for them.
+  local started=$SECONDS pending=1
+  for _ in $(seq 1 600); do
+    pending=$(curl -sf http://127.0.0.1:8080/metrics | awk '/^conduit_outbox_pending/ {print $2}')
+    [ "${pending:-1}" = 0 ] && break
+    sleep 0.5
+  done
+  echo "$label: outbox drained in $((SECONDS - started)) s (pending now: $pending)" | tee -a "$out/own.txt"
   if [ "$label" = conduit-gateway-sqlite ]; then
     (cd "$peers" && LABEL=$label CSV="$out/sqlite.csv" ./bench.sh http://127.0.0.1:8080/graphql ops) | tee -a "$out/own.txt" || true
   fi

@@ -17,6 +17,7 @@ mod m20260101_000006_create_settings;
 mod m20260101_000007_create_notifications_and_outbox;
 mod m20260101_000008_create_totals;
 mod m20260101_000009_cover_author_article_pages;
+mod m20260101_000010_index_ready_jobs;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000007_create_notifications_and_outbox::Migration),
             Box::new(m20260101_000008_create_totals::Migration),
             Box::new(m20260101_000009_cover_author_article_pages::Migration),
+            Box::new(m20260101_000010_index_ready_jobs::Migration),
         ]
     }
 }
