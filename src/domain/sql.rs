@@ -136,9 +136,9 @@ impl Keyset<'_> {
             filters.push(condition);
             values.extend(condition_values);
         }
-        if let Some(cursor) = request.after {
+        if request.after.is_some() {
             filters.push(self.after_condition(order));
-            values.extend([cursor.at.into(), cursor.id.into()]);
+            values.extend(Self::cursor_values(request));
         }
         let rows = query_all(db, &self.select(&filters, order, request), values).await?;
         let edges = rows.iter().map(edge::<T>).collect::<Result<Vec<_>>>()?;
@@ -206,7 +206,7 @@ impl Keyset<'_> {
         self.select(&filters, order, request)
     }
 
-    /// The rows that pass `filters`, in order, one more than the page holds.
+    /// The rows that pass `filters`, in order: `request.limit()` of them.
     fn select(&self, filters: &[String], order: Order, request: &PageRequest) -> String {
         format!(
             "SELECT {columns} FROM {from}{filter} ORDER BY {at} {dir}, {id} {dir} LIMIT {limit}",

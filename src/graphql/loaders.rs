@@ -29,7 +29,7 @@ pub struct SqlLoader {
 
 /// The loader for one request (or one subscription) by `viewer`: its
 /// batches wait in `Batches` until `batching::drive` sees the request idle
-/// (see there), so no window is needed beyond the timer's next tick.
+/// (see there), so they need no time window: the delay is zero.
 pub fn for_request(db: DatabaseConnection, viewer: Option<i64>) -> (Arc<Loaders>, Batches) {
     let batches = Batches::default();
     let loader = DataLoader::new(SqlLoader { db, viewer }, batches.spawner())

@@ -138,8 +138,16 @@ fn persisted_query(extension: &async_graphql::Value) -> Option<(i64, String)> {
         async_graphql::Value::Number(n) => n.as_i64()?,
         _ => return None,
     };
+    Some((version, persisted_hash(extension)?.to_owned()))
+}
+
+/// The `sha256Hash` of an `extensions.persistedQuery` value.
+pub(crate) fn persisted_hash(extension: &async_graphql::Value) -> Option<&str> {
+    let async_graphql::Value::Object(fields) = extension else {
+        return None;
+    };
     match fields.get("sha256Hash")? {
-        async_graphql::Value::String(hash) => Some((version, hash.clone())),
+        async_graphql::Value::String(hash) => Some(hash),
         _ => None,
     }
 }

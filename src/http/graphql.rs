@@ -44,10 +44,10 @@ pub(super) async fn get(
         Ok(request) => request,
         Err(rejection) => return rejection.into_response(),
     };
-    let batch = request.into_inner();
-    let requests: Vec<&async_graphql::Request> = match &batch {
+    let mut batch = request.into_inner();
+    let requests: Vec<&mut async_graphql::Request> = match &mut batch {
         BatchRequest::Single(request) => vec![request],
-        BatchRequest::Batch(requests) => requests.iter().collect(),
+        BatchRequest::Batch(requests) => requests.iter_mut().collect(),
     };
     let mut refused = false;
     for request in requests {
@@ -91,27 +91,28 @@ async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> 
 /// Whether a request's chosen operation is a mutation. A document that does
 /// not parse is not one: executing it reports the parse error. A persisted
 /// query sent by hash alone is looked up first, so a hash cannot smuggle a
-/// mutation through GET.
-async fn is_mutation(state: &AppState, request: &async_graphql::Request) -> bool {
+/// mutation through GET. A parsed text stays in the request, so execution
+/// does not parse it again.
+async fn is_mutation(state: &AppState, request: &mut async_graphql::Request) -> bool {
+    let operation_name = request.operation_name.clone();
+    let stored;
     let document = if request.query.is_empty() {
         let hash = request
             .extensions
             .get("persistedQuery")
-            .and_then(|value| match value {
-                async_graphql::Value::Object(fields) => fields.get("sha256Hash").cloned(),
-                _ => None,
-            });
-        match hash {
-            Some(async_graphql::Value::String(hash)) => state.persisted.get(hash).await,
-            _ => None,
-        }
+            .and_then(pipeline::persisted_hash);
+        stored = match hash {
+            Some(hash) => state.persisted.get(hash.to_owned()).await,
+            None => None,
+        };
+        stored.as_ref()
     } else {
-        async_graphql::parser::parse_query(&request.query).ok()
+        request.parsed_query().ok()
     };
     let Some(document) = document else {
         return false;
     };
-    let chosen = match (&document.operations, request.operation_name.as_deref()) {
+    let chosen = match (&document.operations, operation_name.as_deref()) {
         (DocumentOperations::Single(operation), _) => Some(operation),
         (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
         (DocumentOperations::Multiple(operations), None) => operations.values().next(),
