@@ -18,6 +18,7 @@ pub mod users;
 pub mod validate;
 
 pub use error::{Error, FieldErrors, Result};
+pub use sql::Seen;
 
 use sea_orm::{
     DatabaseConnection, DatabaseTransaction, SqliteTransactionMode, TransactionOptions,

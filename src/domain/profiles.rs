@@ -11,7 +11,7 @@ use crate::events::{Event, EventBus};
 use crate::jobs::{Job, outbox};
 
 use super::pagination::{Order, Page, PageRequest};
-use super::sql::{self, Keyset};
+use super::sql::{self, Keyset, Seen};
 use super::{Error, Result, begin_write, time, users};
 
 const USER_COLUMNS: &str = "u.id, u.username, u.email, u.password_hash, u.bio, u.image, u.followers_count, u.following_count, u.created_at, u.updated_at";
@@ -173,6 +173,36 @@ pub async fn users_by_ids(
         .map(|row| {
             let user = <user::Model as sea_orm::FromQueryResult>::from_query_result(row, "")?;
             Ok((user.id, user))
+        })
+        .collect()
+}
+
+/// Whether the viewer follows the user in `follows.follower_id = ?`.
+const FOLLOWED_BY_VIEWER: &str =
+    "EXISTS (SELECT 1 FROM follows fv WHERE fv.follower_id = ? AND fv.followee_id = u.id)";
+
+/// `users_by_ids`, each with whether `viewer` follows them, in one statement.
+pub async fn users_seen_by(
+    db: &impl ConnectionTrait,
+    viewer: i64,
+    ids: &[i64],
+) -> Result<HashMap<i64, Seen<user::Model>>> {
+    let (ids_in, id_values) = sql::any_of(db.get_database_backend(), "u.id", ids);
+    let mut values = vec![viewer.into()];
+    values.extend(id_values);
+    let rows = sql::query_all(
+        db,
+        &format!(
+            "SELECT {USER_COLUMNS}, {} FROM users u WHERE {ids_in}",
+            sql::flag_column(FOLLOWED_BY_VIEWER)
+        ),
+        values,
+    )
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let seen = <Seen<user::Model> as sea_orm::FromQueryResult>::from_query_result(row, "")?;
+            Ok((seen.row.id, seen))
         })
         .collect()
 }

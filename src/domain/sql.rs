@@ -2,7 +2,7 @@
 //! pages and "first N per parent" batches. Written once with `?`
 //! placeholders; `statement` numbers them for PostgreSQL.
 
-use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, QueryResult, Statement, Value};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, QueryResult, Statement, Value};
 
 use super::Result;
 use super::pagination::{Cursor, Edge, Order, Page, PageRequest};
@@ -109,6 +109,38 @@ pub(crate) async fn paired(
         .collect()
 }
 
+/// A row with one yes-or-no about the viewer, read by the same statement
+/// (has the viewer favorited this article, do they follow this user).
+///
+/// A list and its viewer flags would otherwise be two statements, the
+/// second waiting for the first's ids: on the homepage with a token that
+/// is two of seven statements and one more round trip. The flag is an
+/// `EXISTS` probe of the pair table's primary key per row, asked for only
+/// when the query selects it.
+#[derive(Clone, Debug)]
+pub struct Seen<T> {
+    pub row: T,
+    pub flag: bool,
+}
+
+/// The name `Seen` reads its flag under.
+const FLAG_COLUMN: &str = "viewer_flag";
+
+impl<T: FromQueryResult> FromQueryResult for Seen<T> {
+    fn from_query_result(row: &QueryResult, prefix: &str) -> std::result::Result<Self, DbErr> {
+        Ok(Self {
+            row: T::from_query_result(row, prefix)?,
+            flag: row.try_get(prefix, FLAG_COLUMN)?,
+        })
+    }
+}
+
+/// A select-list item giving `Seen` its flag: `probe` is an SQL boolean
+/// with one `?`, which stands for the viewer.
+pub(crate) fn flag_column(probe: &str) -> String {
+    format!("{probe} AS {FLAG_COLUMN}")
+}
+
 /// What a keyset list selects from and how it sorts. `columns` must include
 /// the sort columns under the names `sort_at` and `sort_id`.
 pub(crate) struct Keyset<'a> {
@@ -131,7 +163,41 @@ impl Keyset<'_> {
         order: Order,
         request: &PageRequest,
     ) -> Result<Page<T>> {
-        let (mut filters, mut values): (Vec<String>, Vec<Value>) = (Vec::new(), Vec::new());
+        self.page_with(db, Vec::new(), conditions, order, request)
+            .await
+    }
+
+    /// `page`, each row with what `probe` (see `flag_column`) says of it
+    /// for `viewer`.
+    pub(crate) async fn page_seen<T: FromQueryResult>(
+        &self,
+        db: &impl ConnectionTrait,
+        probe: &str,
+        viewer: i64,
+        conditions: Vec<(String, Vec<Value>)>,
+        order: Order,
+        request: &PageRequest,
+    ) -> Result<Page<Seen<T>>> {
+        let columns = format!("{}, {}", self.columns, flag_column(probe));
+        let seen = Keyset {
+            columns: &columns,
+            ..*self
+        };
+        // The probe's `?` comes first in the text, so its value does too.
+        seen.page_with(db, vec![viewer.into()], conditions, order, request)
+            .await
+    }
+
+    /// `page`, with `leading` the values of any `?` in the select list.
+    async fn page_with<T: FromQueryResult>(
+        &self,
+        db: &impl ConnectionTrait,
+        leading: Vec<Value>,
+        conditions: Vec<(String, Vec<Value>)>,
+        order: Order,
+        request: &PageRequest,
+    ) -> Result<Page<T>> {
+        let (mut filters, mut values): (Vec<String>, Vec<Value>) = (Vec::new(), leading);
         for (condition, condition_values) in conditions {
             filters.push(condition);
             values.extend(condition_values);

@@ -7,84 +7,126 @@ use chrono::{DateTime, Utc};
 use super::comments::Comment;
 use super::connection::{Connection, Total};
 use super::ids::{self, Kind};
-use super::loaders::{ArticleBody, ArticleComments, ArticleTags, FavoritedByViewer, UserById};
+use super::loaders::{
+    ArticleBody, ArticleComments, ArticleTags, FavoritedByViewer, UserById, UserSeenById,
+};
 use super::users::User;
 use super::viewer::ContextExt as _;
-use crate::domain::Error;
 use crate::domain::articles::{
     self as domain_articles, ArticlePatch, ArticleRow, NewArticle, Scope,
 };
 use crate::domain::pagination::{Order, PageRequest};
+use crate::domain::{Error, Seen};
 
 /// A published piece of writing.
 #[derive(Clone)]
-pub struct Article(pub ArticleRow);
+pub struct Article {
+    pub row: ArticleRow,
+    /// Whether the viewer favorited it, when the statement that read the
+    /// row said so too (see `Seen`); else `favoritedByViewer` asks the
+    /// loader.
+    favorited_by_viewer: Option<bool>,
+}
+
+impl Article {
+    pub fn new(row: ArticleRow) -> Self {
+        Self {
+            row,
+            favorited_by_viewer: None,
+        }
+    }
+
+    pub fn seen(seen: Seen<ArticleRow>) -> Self {
+        Self::favorited(seen.row, seen.flag)
+    }
+
+    /// An article that the viewer has favorited or not, as `favorited` says.
+    fn favorited(row: ArticleRow, favorited: bool) -> Self {
+        Self {
+            row,
+            favorited_by_viewer: Some(favorited),
+        }
+    }
+}
 
 #[Object]
 impl Article {
     pub async fn id(&self) -> ID {
-        ids::encode(Kind::Article, self.0.id)
+        ids::encode(Kind::Article, self.row.id)
     }
 
     /// Unique, URL-safe, derived from the title.
     async fn slug(&self) -> &str {
-        &self.0.slug
+        &self.row.slug
     }
 
     async fn title(&self) -> &str {
-        &self.0.title
+        &self.row.title
     }
 
     async fn description(&self) -> &str {
-        &self.0.description
+        &self.row.description
     }
 
     async fn body(&self, ctx: &Context<'_>) -> Result<String> {
-        ctx.load_one(ArticleBody(self.0.id))
+        ctx.load_one(ArticleBody(self.row.id))
             .await?
-            .ok_or_else(|| vanished("article", self.0.id))
+            .ok_or_else(|| vanished("article", self.row.id))
     }
 
     /// Lower-case tag names, in the order the author gave them.
     async fn tags(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
         Ok(ctx
-            .load_one(ArticleTags(self.0.id))
+            .load_one(ArticleTags(self.row.id))
             .await?
             .unwrap_or_default())
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.row.created_at
     }
 
     async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+        self.row.updated_at
     }
 
     async fn author(&self, ctx: &Context<'_>) -> Result<User> {
-        ctx.load_one(UserById(self.0.author_id))
+        let id = self.row.author_id;
+        // The author and whether the viewer follows them, in one statement
+        // when both are wanted.
+        if ctx.viewer().id()?.is_some() && ctx.look_ahead().field("followedByViewer").exists() {
+            return ctx
+                .load_one(UserSeenById(id))
+                .await?
+                .map(User::seen)
+                .ok_or_else(|| vanished("user", id));
+        }
+        ctx.load_one(UserById(id))
             .await?
-            .map(User)
-            .ok_or_else(|| vanished("user", self.0.author_id))
+            .map(User::new)
+            .ok_or_else(|| vanished("user", id))
     }
 
     async fn favorites_count(&self) -> i64 {
-        self.0.favorites_count
+        self.row.favorites_count
     }
 
     /// False for anonymous callers.
     async fn favorited_by_viewer(&self, ctx: &Context<'_>) -> Result<bool> {
+        if let Some(known) = self.favorited_by_viewer {
+            return Ok(known);
+        }
         if ctx.viewer().id()?.is_none() {
             return Ok(false);
         }
         Ok(ctx
-            .load_one(FavoritedByViewer(self.0.id))
+            .load_one(FavoritedByViewer(self.row.id))
             .await?
             .unwrap_or(false))
     }
 
     async fn comments_count(&self) -> i64 {
-        self.0.comments_count
+        self.row.comments_count
     }
 
     /// The article's comments, newest first.
@@ -95,10 +137,10 @@ impl Article {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<Comment>> {
-        let total = Total::Known(self.0.comments_count);
+        let total = Total::Known(self.row.comments_count);
         super::connection::nested::<ArticleComments, _, _>(
             ctx,
-            self.0.id,
+            self.row.id,
             first,
             after,
             total,
@@ -155,7 +197,7 @@ impl ArticleQuery {
     async fn article(&self, ctx: &Context<'_>, slug: String) -> Result<Option<Article>> {
         Ok(domain_articles::by_slug(&ctx.services().db, &slug)
             .await?
-            .map(Article))
+            .map(Article::new))
     }
 
     #[graphql(complexity = "super::page_complexity(first, child_complexity)")]
@@ -183,12 +225,7 @@ impl ArticleQuery {
             ArticleOrder::Newest => Order::NewestFirst,
             ArticleOrder::Oldest => Order::OldestFirst,
         };
-        let found = domain_articles::list(db, &scope, order, &page).await?;
-        Ok(Connection::from_page(
-            found,
-            Total::Articles(scope),
-            Article,
-        ))
+        list(ctx, scope, order, &page).await
     }
 
     /// Articles by the users the caller follows. UNAUTHENTICATED when anonymous.
@@ -203,15 +240,28 @@ impl ArticleQuery {
         let page = PageRequest::parse(first, after.as_deref())?;
         // A valid token for an account that is gone is refused, as for writes.
         crate::domain::users::ensure_exists(&ctx.services().db, viewer).await?;
-        let scope = Scope::feed(viewer);
-        let found =
-            domain_articles::list(&ctx.services().db, &scope, Order::NewestFirst, &page).await?;
-        Ok(Connection::from_page(
-            found,
-            Total::Articles(scope),
-            Article,
-        ))
+        list(ctx, Scope::feed(viewer), Order::NewestFirst, &page).await
     }
+}
+
+/// A page of the articles in `scope`, with the viewer's favorites read in
+/// the same statement when the query asks for them.
+async fn list(
+    ctx: &Context<'_>,
+    scope: Scope,
+    order: Order,
+    page: &PageRequest,
+) -> Result<Connection<Article>> {
+    let db = &ctx.services().db;
+    let total = Total::Articles(scope);
+    if let Some(viewer) = ctx.viewer().id()?
+        && super::connection::nodes_select(ctx, "favoritedByViewer")
+    {
+        let found = domain_articles::list_seen_by(db, viewer, &scope, order, page).await?;
+        return Ok(Connection::from_page(found, total, Article::seen));
+    }
+    let found = domain_articles::list(db, &scope, order, page).await?;
+    Ok(Connection::from_page(found, total, Article::new))
 }
 
 #[derive(Default)]
@@ -231,7 +281,7 @@ impl ArticleMutation {
             body: input.body,
             tags: input.tags,
         };
-        Ok(Article(
+        Ok(Article::new(
             domain_articles::create(&ctx.services().db, &ctx.services().events, viewer, input)
                 .await?,
         ))
@@ -251,7 +301,7 @@ impl ArticleMutation {
             body: input.body,
             tags: input.tags,
         };
-        Ok(Article(
+        Ok(Article::new(
             domain_articles::update(&ctx.services().db, viewer, &slug, patch).await?,
         ))
     }
@@ -265,18 +315,18 @@ impl ArticleMutation {
 
     async fn favorite_article(&self, ctx: &Context<'_>, slug: String) -> Result<Article> {
         let viewer = ctx.viewer().require()?;
-        Ok(Article(
+        let favorited =
             domain_articles::favorite(&ctx.services().db, &ctx.services().events, viewer, &slug)
-                .await?,
-        ))
+                .await?;
+        Ok(Article::favorited(favorited, true))
     }
 
     async fn unfavorite_article(&self, ctx: &Context<'_>, slug: String) -> Result<Article> {
         let viewer = ctx.viewer().require()?;
-        Ok(Article(
+        let unfavorited =
             domain_articles::unfavorite(&ctx.services().db, &ctx.services().events, viewer, &slug)
-                .await?,
-        ))
+                .await?;
+        Ok(Article::favorited(unfavorited, false))
     }
 }
 
@@ -340,7 +390,7 @@ impl ArticleSubscription {
                         })
                         .await;
                     match loaded {
-                        Ok(article) => article.as_ref().clone().map(|a| Ok(Article(a))),
+                        Ok(article) => article.as_ref().clone().map(|a| Ok(Article::new(a))),
                         Err(error) => Some(Err(error.into())),
                     }
                 }

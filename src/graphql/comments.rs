@@ -70,21 +70,21 @@ impl Comment {
 
     async fn author(&self, ctx: &Context<'_>) -> Result<User> {
         if let Some(preloaded) = &self.preloaded {
-            return Ok(User(preloaded.author.clone()));
+            return Ok(User::new(preloaded.author.clone()));
         }
         ctx.load_one(UserById(self.model.author_id))
             .await?
-            .map(User)
+            .map(User::new)
             .ok_or_else(|| vanished("user", self.model.author_id))
     }
 
     async fn article(&self, ctx: &Context<'_>) -> Result<Article> {
         if let Some(preloaded) = &self.preloaded {
-            return Ok(Article(preloaded.article.clone()));
+            return Ok(Article::new(preloaded.article.clone()));
         }
         ctx.load_one(ArticleById(self.model.article_id))
             .await?
-            .map(Article)
+            .map(Article::new)
             .ok_or_else(|| vanished("article", self.model.article_id))
     }
 }

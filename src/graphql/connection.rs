@@ -145,6 +145,18 @@ where
     })
 }
 
+/// Whether the query asks for `field` of the connection's nodes, through
+/// `edges { node }` or `nodes`.
+pub(super) fn nodes_select(ctx: &Context<'_>, field: &str) -> bool {
+    let connection = ctx.look_ahead();
+    connection
+        .field("edges")
+        .field("node")
+        .field(field)
+        .exists()
+        || connection.field("nodes").field(field).exists()
+}
+
 pub struct Edge<N> {
     cursor: Cursor,
     node: N,

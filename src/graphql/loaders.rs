@@ -18,7 +18,7 @@ use sea_orm::DatabaseConnection;
 use super::batching::Batches;
 use crate::domain::articles::{self, ArticleRow};
 use crate::domain::pagination::{Page, PageRequest};
-use crate::domain::{self, comments, profiles, tags};
+use crate::domain::{self, Seen, comments, profiles, tags};
 
 pub type Loaders = DataLoader<SqlLoader>;
 
@@ -60,6 +60,8 @@ keys! {
     FavoritedByViewer;
     /// Whether the viewer follows the user.
     FollowedByViewer;
+    /// A user and whether the viewer follows them.
+    UserSeenById;
     /// A comment by id.
     CommentById;
     /// How many articles the user wrote.
@@ -120,6 +122,25 @@ impl Loader<UserById> for SqlLoader {
             profiles::users_by_ids(&self.db, &ids(keys, |k| k.0)).await?,
             UserById,
         ))
+    }
+}
+
+impl Loader<UserSeenById> for SqlLoader {
+    type Value = Seen<user::Model>;
+    type Error = Arc<domain::Error>;
+
+    async fn load(&self, keys: &[UserSeenById]) -> LoadResult<UserSeenById, Seen<user::Model>> {
+        let ids = ids(keys, |k| k.0);
+        let found = match self.viewer {
+            Some(viewer) => profiles::users_seen_by(&self.db, viewer, &ids).await?,
+            // Nobody follows anyone on an anonymous caller's behalf.
+            None => profiles::users_by_ids(&self.db, &ids)
+                .await?
+                .into_iter()
+                .map(|(id, row)| (id, Seen { row, flag: false }))
+                .collect(),
+        };
+        Ok(rekey(found, UserSeenById))
     }
 }
 

@@ -47,11 +47,11 @@ async fn load(ctx: &Context<'_>, id: &ID) -> Result<Option<Node>> {
         Kind::User => ctx
             .load_one(UserById(id))
             .await?
-            .map(|u| Node::User(User(u))),
+            .map(|u| Node::User(User::new(u))),
         Kind::Article => ctx
             .load_one(ArticleById(id))
             .await?
-            .map(|a| Node::Article(Article(a))),
+            .map(|a| Node::Article(Article::new(a))),
         Kind::Comment => ctx
             .load_one(CommentById(id))
             .await?

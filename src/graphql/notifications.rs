@@ -69,13 +69,13 @@ impl Notification {
     async fn actor(&self, ctx: &Context<'_>) -> Result<User> {
         ctx.load_one(UserById(self.0.actor_id))
             .await?
-            .map(User)
+            .map(User::new)
             .ok_or_else(|| vanished("user", self.0.actor_id))
     }
 
     async fn article(&self, ctx: &Context<'_>) -> Result<Option<Article>> {
         match self.0.article_id {
-            Some(id) => Ok(ctx.load_one(ArticleById(id)).await?.map(Article)),
+            Some(id) => Ok(ctx.load_one(ArticleById(id)).await?.map(Article::new)),
             None => Ok(None),
         }
     }

@@ -10,56 +10,86 @@ use super::connection::{Connection, Total};
 use super::ids::{self, Kind};
 use super::loaders::{FollowedByViewer, UserArticles, UserFavorites, UserFollowers, UserFollowing};
 use super::viewer::ContextExt as _;
-use crate::domain::profiles;
 use crate::domain::users::{self as domain_users, NewUser, UserPatch};
+use crate::domain::{Seen, profiles};
 
 /// A person on Conduit: an author, a reader, or both.
 #[derive(Clone)]
-pub struct User(pub user::Model);
+pub struct User {
+    pub row: user::Model,
+    /// Whether the viewer follows this user, when the statement that read
+    /// the row said so too (see `Seen`); else `followedByViewer` asks the
+    /// loader.
+    followed_by_viewer: Option<bool>,
+}
+
+impl User {
+    pub fn new(row: user::Model) -> Self {
+        Self {
+            row,
+            followed_by_viewer: None,
+        }
+    }
+
+    pub fn seen(seen: Seen<user::Model>) -> Self {
+        Self::followed(seen.row, seen.flag)
+    }
+
+    /// A user whom the viewer follows or not, as `followed` says.
+    fn followed(row: user::Model, followed: bool) -> Self {
+        Self {
+            row,
+            followed_by_viewer: Some(followed),
+        }
+    }
+}
 
 #[Object]
 impl User {
     pub async fn id(&self) -> ID {
-        ids::encode(Kind::User, self.0.id)
+        ids::encode(Kind::User, self.row.id)
     }
 
     async fn username(&self) -> &str {
-        &self.0.username
+        &self.row.username
     }
 
     /// The user's own email: null for every caller but the user.
     async fn email(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
-        let is_self = ctx.viewer().id()? == Some(self.0.id);
-        Ok(is_self.then_some(self.0.email.as_str()))
+        let is_self = ctx.viewer().id()? == Some(self.row.id);
+        Ok(is_self.then_some(self.row.email.as_str()))
     }
 
     async fn bio(&self) -> Option<&str> {
-        self.0.bio.as_deref()
+        self.row.bio.as_deref()
     }
 
     async fn image(&self) -> Option<&str> {
-        self.0.image.as_deref()
+        self.row.image.as_deref()
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.row.created_at
     }
 
     async fn followers_count(&self) -> i64 {
-        self.0.followers_count
+        self.row.followers_count
     }
 
     async fn following_count(&self) -> i64 {
-        self.0.following_count
+        self.row.following_count
     }
 
     /// False for anonymous callers.
     async fn followed_by_viewer(&self, ctx: &Context<'_>) -> Result<bool> {
+        if let Some(known) = self.followed_by_viewer {
+            return Ok(known);
+        }
         if ctx.viewer().id()?.is_none() {
             return Ok(false);
         }
         Ok(ctx
-            .load_one(FollowedByViewer(self.0.id))
+            .load_one(FollowedByViewer(self.row.id))
             .await?
             .unwrap_or(false))
     }
@@ -74,11 +104,11 @@ impl User {
     ) -> Result<Connection<User>> {
         super::connection::nested::<UserFollowers, _, _>(
             ctx,
-            self.0.id,
+            self.row.id,
             first,
             after,
-            Total::Known(self.0.followers_count),
-            User,
+            Total::Known(self.row.followers_count),
+            User::new,
         )
         .await
     }
@@ -93,11 +123,11 @@ impl User {
     ) -> Result<Connection<User>> {
         super::connection::nested::<UserFollowing, _, _>(
             ctx,
-            self.0.id,
+            self.row.id,
             first,
             after,
-            Total::Known(self.0.following_count),
-            User,
+            Total::Known(self.row.following_count),
+            User::new,
         )
         .await
     }
@@ -112,11 +142,11 @@ impl User {
     ) -> Result<Connection<Article>> {
         super::connection::nested::<UserArticles, _, _>(
             ctx,
-            self.0.id,
+            self.row.id,
             first,
             after,
-            Total::UserArticles(self.0.id),
-            Article,
+            Total::UserArticles(self.row.id),
+            Article::new,
         )
         .await
     }
@@ -131,11 +161,11 @@ impl User {
     ) -> Result<Connection<Article>> {
         super::connection::nested::<UserFavorites, _, _>(
             ctx,
-            self.0.id,
+            self.row.id,
             first,
             after,
-            Total::UserFavorites(self.0.id),
-            Article,
+            Total::UserFavorites(self.row.id),
+            Article::new,
         )
         .await
     }
@@ -191,14 +221,14 @@ impl UserQuery {
         let user = domain_users::find_by_id(&ctx.services().db, id)
             .await?
             .ok_or_else(crate::domain::Error::unauthenticated)?;
-        Ok(Some(User(user)))
+        Ok(Some(User::new(user)))
     }
 
     async fn user(&self, ctx: &Context<'_>, username: String) -> Result<Option<User>> {
         Ok(
             domain_users::find_by_username(&ctx.services().db, &username)
                 .await?
-                .map(User),
+                .map(User::new),
         )
     }
 }
@@ -221,7 +251,7 @@ impl UserMutation {
         .await?;
         Ok(AuthPayload {
             token: services.tokens.issue(user.id),
-            user: User(user),
+            user: User::new(user),
         })
     }
 
@@ -230,7 +260,7 @@ impl UserMutation {
         let user = domain_users::sign_in(&services.db, &input.email, &input.password).await?;
         Ok(AuthPayload {
             token: services.tokens.issue(user.id),
-            user: User(user),
+            user: User::new(user),
         })
     }
 
@@ -243,34 +273,32 @@ impl UserMutation {
             bio: input.bio,
             image: input.image,
         };
-        Ok(User(
+        Ok(User::new(
             domain_users::update(&ctx.services().db, user_id, patch).await?,
         ))
     }
 
     async fn follow_user(&self, ctx: &Context<'_>, username: String) -> Result<User> {
         let viewer = ctx.viewer().require()?;
-        Ok(User(
-            profiles::follow(
-                &ctx.services().db,
-                &ctx.services().events,
-                viewer,
-                &username,
-            )
-            .await?,
-        ))
+        let followed = profiles::follow(
+            &ctx.services().db,
+            &ctx.services().events,
+            viewer,
+            &username,
+        )
+        .await?;
+        Ok(User::followed(followed, true))
     }
 
     async fn unfollow_user(&self, ctx: &Context<'_>, username: String) -> Result<User> {
         let viewer = ctx.viewer().require()?;
-        Ok(User(
-            profiles::unfollow(
-                &ctx.services().db,
-                &ctx.services().events,
-                viewer,
-                &username,
-            )
-            .await?,
-        ))
+        let unfollowed = profiles::unfollow(
+            &ctx.services().db,
+            &ctx.services().events,
+            viewer,
+            &username,
+        )
+        .await?;
+        Ok(User::followed(unfollowed, false))
     }
 }

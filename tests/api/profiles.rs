@@ -270,3 +270,46 @@ e2e! {
         }
     }
 }
+
+e2e! {
+    async fn followed_by_viewer_is_per_author_in_a_list(app) {
+        // Arrange: bob follows jane, not carol; each wrote an article.
+        let jane = app.sign_up("jane").await;
+        let carol = app.sign_up("carol").await;
+        let bob = app.sign_up("bob").await;
+        app.create_article(&jane, "By jane", &[]).await;
+        app.create_article(&carol, "By carol", &[]).await;
+        app.follow(&bob, "jane").await;
+        // The flag asked for in a fragment, through edges, beside a plain
+        // author selection that does not ask for it.
+        let query = "{ articles { edges { node { ...Card } } nodes { plain: author { username } } } }
+            fragment Card on Article { author { username followedByViewer } }";
+
+        // Act
+        let as_bob = app.gql_ok(Some(&bob), query, json!({})).await;
+        let as_carol = app.gql_ok(Some(&carol), query, json!({})).await;
+
+        // Assert
+        let authors = |data: &Value| -> Value {
+            data["articles"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["author"].clone()).collect()
+        };
+        assert_eq!(
+            authors(&as_bob),
+            json!([
+                { "username": "carol", "followedByViewer": false },
+                { "username": "jane", "followedByViewer": true },
+            ])
+        );
+        assert_eq!(
+            authors(&as_carol),
+            json!([
+                { "username": "carol", "followedByViewer": false },
+                { "username": "jane", "followedByViewer": false },
+            ])
+        );
+        assert_eq!(as_bob["articles"]["nodes"], json!([
+            { "plain": { "username": "carol" } },
+            { "plain": { "username": "jane" } },
+        ]));
+    }
+}
