@@ -85,3 +85,35 @@ e2e! {
         assert_eq!(by_get.status(), 405);
     }
 }
+
+e2e! {
+    async fn a_document_parsed_once_serves_later_requests_with_their_own_variables(app) {
+        // Arrange: the same text, twice in full, then by hash alone.
+        app.sign_up("jane").await;
+        app.sign_up("bob").await;
+        let query = "query Profile($name: String!) { user(username: $name) { username } } \
+                     query Other { popularTags { name } }";
+        let ask = |name: &str| json!({ "query": query, "operationName": "Profile", "variables": { "name": name } });
+
+        // Act
+        let first = post(&app, ask("jane")).await;
+        let second = post(&app, ask("bob")).await;
+        let by_hash = post(&app, json!({
+            "operationName": "Profile",
+            "variables": { "name": "jane" },
+            "extensions": persisted(query),
+        }))
+        .await;
+        let broken = post(&app, json!({ "query": "query Profile { user(" })).await;
+        let broken_again = post(&app, json!({ "query": "query Profile { user(" })).await;
+
+        // Assert: each answer is its own request's, and a text sent in full
+        // is known by its hash afterwards; a text that does not parse is
+        // refused each time.
+        assert_eq!(first["data"]["user"]["username"], "jane", "{first:#}");
+        assert_eq!(second["data"]["user"]["username"], "bob", "{second:#}");
+        assert_eq!(by_hash["data"]["user"]["username"], "jane", "{by_hash:#}");
+        assert_eq!(error_code(&broken), "GRAPHQL_PARSE_FAILED");
+        assert_eq!(error_code(&broken_again), "GRAPHQL_PARSE_FAILED");
+    }
+}
