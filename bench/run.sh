@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The HTTP benchmark, side by side with the peers in one run.
 #
-# On a fresh machine: installs oha (from crates.io), builds the release
-# server, seeds the default benchmark dataset (`conduit-gateway seed`) into a
-# fresh PostgreSQL database and a fresh SQLite file, then runs
+# On a fresh machine: installs oha (from crates.io), builds the server with
+# the `production` profile (Cargo.toml), seeds the default benchmark dataset
+# (`conduit-gateway seed`) into a fresh PostgreSQL database and a fresh
+# SQLite file, then runs
 # ../shared/peers/run-all.sh over that same PostgreSQL data: the pgbench
 # floor, the Node.js Express + Apollo peer, this server, and PostGraphile,
 # one after another, with the same ops and the same load. Then it measures
@@ -29,8 +30,8 @@ mkdir -p "$out"
 sqlite_db="$root/bench/results/bench.sqlite"
 
 command -v oha >/dev/null || cargo install oha --locked
-cargo build --release --quiet
-server="$root/target/release/conduit-gateway"
+cargo build --profile production --quiet
+server="$root/target/production/conduit-gateway"
 
 # The peers' scripts write files next to themselves (request bodies,
 # node_modules): they run from a copy, so ../shared stays as it is.
