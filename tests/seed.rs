@@ -274,6 +274,27 @@ async fn check_seeded(db: &DatabaseConnection) {
         assert!((1..=5).contains(&n), "{n} tags on an article");
         assert_eq!((distinct, min, i64::from(max)), (n, 0, n - 1));
     }
+    // Each article's copy of its tag names is its links, in order.
+    let mut linked: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
+    for row in rows(
+        db,
+        "SELECT x.article_id, t.name FROM article_tags x JOIN tags t ON t.id = x.tag_id \
+         ORDER BY x.article_id, x.position",
+    )
+    .await
+    {
+        let article: i64 = row.try_get_by_index(0).expect("an id");
+        linked
+            .entry(article)
+            .or_default()
+            .push(row.try_get_by_index(1).expect("a name"));
+    }
+    for row in rows(db, "SELECT id, tag_list FROM articles").await {
+        let id: i64 = row.try_get_by_index(0).expect("an id");
+        let list: String = row.try_get_by_index(1).expect("a tag list");
+        let names: Vec<String> = serde_json::from_str(&list).expect("a JSON list");
+        assert_eq!(names, linked[&id], "article {id}'s tag_list");
+    }
 
     // Names, emails and slugs follow the app's rules.
     for row in rows(db, "SELECT username, email FROM users").await {

@@ -20,6 +20,10 @@ pub struct Model {
     pub comments_count: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The tag names in the author's order, as a JSON array: a copy of the
+    /// `article_tags` links, written in the same transaction, so a list of
+    /// articles needs no second statement for its tags.
+    pub tag_list: String,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

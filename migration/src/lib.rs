@@ -18,6 +18,7 @@ mod m20260101_000007_create_notifications_and_outbox;
 mod m20260101_000008_create_totals;
 mod m20260101_000009_cover_author_article_pages;
 mod m20260101_000010_index_ready_jobs;
+mod m20260101_000011_carry_tag_names_on_articles;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000008_create_totals::Migration),
             Box::new(m20260101_000009_cover_author_article_pages::Migration),
             Box::new(m20260101_000010_index_ready_jobs::Migration),
+            Box::new(m20260101_000011_carry_tag_names_on_articles::Migration),
         ]
     }
 }

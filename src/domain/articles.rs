@@ -33,14 +33,33 @@ pub struct ArticleRow {
     pub comments_count: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The tag names as a JSON array (see `entity::article`); `tags` reads it.
+    pub tag_list: String,
 }
 
-const COLUMNS: &str = "a.id, a.slug, a.title, a.description, a.author_id, a.favorites_count, a.comments_count, a.created_at, a.updated_at";
+impl ArticleRow {
+    /// The tag names, in the author's order.
+    pub fn tags(&self) -> Result<Vec<String>> {
+        serde_json::from_str(&self.tag_list).map_err(|error| {
+            Error::Internal(anyhow::anyhow!(
+                "article {}'s tag_list is not a JSON list of names: {error}",
+                self.id
+            ))
+        })
+    }
+}
+
+/// `article.tag_list` for `names`.
+fn tag_list(names: &[String]) -> String {
+    serde_json::to_string(names).expect("a list of strings is JSON")
+}
+
+const COLUMNS: &str = "a.id, a.slug, a.title, a.description, a.author_id, a.favorites_count, a.comments_count, a.created_at, a.updated_at, a.tag_list";
 
 /// Newest-first (or oldest-first) articles, optionally under a parent.
 const BY_CREATION: Keyset<'static> = Keyset {
     columns: "a.id, a.slug, a.title, a.description, a.author_id, a.favorites_count, a.comments_count, a.created_at, \
-              a.updated_at, a.created_at AS sort_at, a.id AS sort_id, a.author_id AS parent_id",
+              a.updated_at, a.tag_list, a.created_at AS sort_at, a.id AS sort_id, a.author_id AS parent_id",
     from: "articles a",
     sort_at: "a.created_at",
     sort_id: "a.id",
@@ -49,7 +68,7 @@ const BY_CREATION: Keyset<'static> = Keyset {
 /// A user's favorites, most recently favorited first.
 const BY_FAVORITING: Keyset<'static> = Keyset {
     columns: "a.id, a.slug, a.title, a.description, a.author_id, a.favorites_count, a.comments_count, a.created_at, \
-              a.updated_at, f.created_at AS sort_at, a.id AS sort_id, f.user_id AS parent_id",
+              a.updated_at, a.tag_list, f.created_at AS sort_at, a.id AS sort_id, f.user_id AS parent_id",
     from: "favorites f JOIN articles a ON a.id = f.article_id",
     sort_at: "f.created_at",
     sort_id: "f.article_id",
@@ -419,6 +438,7 @@ async fn insert(
         comments_count: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
+        tag_list: Set(tag_list(tag_names)),
         ..Default::default()
     }
     .insert(&txn)
@@ -503,6 +523,9 @@ async fn apply(
     }
     if let Some(body) = patch.body.clone() {
         model.body = Set(body);
+    }
+    if let Some(tag_names) = &patch.tags {
+        model.tag_list = Set(tag_list(tag_names));
     }
     model
         .update(&txn)
@@ -741,6 +764,7 @@ fn row_of(model: article::Model) -> ArticleRow {
         comments_count: model.comments_count,
         created_at: model.created_at,
         updated_at: model.updated_at,
+        tag_list: model.tag_list,
     }
 }
 

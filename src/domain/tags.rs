@@ -137,30 +137,6 @@ pub(crate) async fn detach_all(db: &impl ConnectionTrait, article_id: i64) -> Re
     Ok(())
 }
 
-/// Each article's tag names, in the author's order.
-pub async fn of_articles(
-    db: &impl ConnectionTrait,
-    article_ids: &[i64],
-) -> Result<HashMap<i64, Vec<String>>> {
-    let (ids_in, values) = sql::any_of(db.get_database_backend(), "at.article_id", article_ids);
-    let rows = sql::query_all(
-        db,
-        &format!(
-            "SELECT at.article_id, t.name FROM article_tags at JOIN tags t ON t.id = at.tag_id \
-             WHERE {ids_in} ORDER BY at.article_id, at.position"
-        ),
-        values,
-    )
-    .await?;
-    let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
-    for row in &rows {
-        tags.entry(row.try_get("", "article_id")?)
-            .or_default()
-            .push(row.try_get("", "name")?);
-    }
-    Ok(tags)
-}
-
 /// A tag and how many articles carry it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TagCount {

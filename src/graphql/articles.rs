@@ -7,9 +7,7 @@ use chrono::{DateTime, Utc};
 use super::comments::Comment;
 use super::connection::{Connection, Total};
 use super::ids::{self, Kind};
-use super::loaders::{
-    ArticleBody, ArticleComments, ArticleTags, FavoritedByViewer, UserById, UserSeenById,
-};
+use super::loaders::{ArticleBody, ArticleComments, FavoritedByViewer, UserById, UserSeenById};
 use super::users::User;
 use super::viewer::ContextExt as _;
 use crate::domain::articles::{
@@ -75,11 +73,8 @@ impl Article {
     }
 
     /// Lower-case tag names, in the order the author gave them.
-    async fn tags(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
-        Ok(ctx
-            .load_one(ArticleTags(self.row.id))
-            .await?
-            .unwrap_or_default())
+    async fn tags(&self) -> Result<Vec<String>> {
+        Ok(self.row.tags()?)
     }
 
     async fn created_at(&self) -> DateTime<Utc> {

@@ -3,7 +3,7 @@
 //! that depends on the shape of the query, not on how many rows it returns.
 //!
 //! One loader value implements `Loader<K>` for many key types, each key type
-//! naming a relation (`UserById`, `ArticleTags`, ...). It is built per request
+//! naming a relation (`UserById`, `ArticleBody`, ...). It is built per request
 //! because some answers depend on the viewer (`FavoritedByViewer`), so one
 //! caller's answers can never reach another.
 
@@ -18,7 +18,7 @@ use sea_orm::DatabaseConnection;
 use super::batching::Batches;
 use crate::domain::articles::{self, ArticleRow};
 use crate::domain::pagination::{Page, PageRequest};
-use crate::domain::{self, Seen, comments, profiles, tags};
+use crate::domain::{self, Seen, comments, profiles};
 
 pub type Loaders = DataLoader<SqlLoader>;
 
@@ -54,8 +54,6 @@ keys! {
     ArticleById;
     /// An article's body.
     ArticleBody;
-    /// An article's tag names, in order.
-    ArticleTags;
     /// Whether the viewer favorited the article.
     FavoritedByViewer;
     /// Whether the viewer follows the user.
@@ -164,18 +162,6 @@ impl Loader<ArticleBody> for SqlLoader {
         Ok(rekey(
             articles::bodies(&self.db, &ids(keys, |k| k.0)).await?,
             ArticleBody,
-        ))
-    }
-}
-
-impl Loader<ArticleTags> for SqlLoader {
-    type Value = Vec<String>;
-    type Error = Arc<domain::Error>;
-
-    async fn load(&self, keys: &[ArticleTags]) -> LoadResult<ArticleTags, Vec<String>> {
-        Ok(rekey(
-            tags::of_articles(&self.db, &ids(keys, |k| k.0)).await?,
-            ArticleTags,
         ))
     }
 }

@@ -135,10 +135,16 @@ pub(super) async fn write(
             "comments_count",
             "created_at",
             "updated_at",
+            "tag_list",
         ],
         plan.articles.len(),
         |i| {
             let article = &plan.articles[i];
+            let names: Vec<&str> = article
+                .tags
+                .iter()
+                .map(|&t| tag_names[t as usize].as_str())
+                .collect();
             let topic = article
                 .tags
                 .first()
@@ -161,6 +167,9 @@ pub(super) async fn write(
                 article.comments.into(),
                 time(article.created)?,
                 time(article.updated)?,
+                serde_json::to_string(&names)
+                    .expect("a list of strings is JSON")
+                    .into(),
             ])
         },
         progress,
