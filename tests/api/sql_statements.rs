@@ -116,6 +116,10 @@ e2e! {
         );
         assert_eq!(small, large, "statements at first: 5 and first: 100");
         assert!(large <= 8, "homepage took {large} statements");
+        // What they are: the page (with the viewer's favorites and the tag
+        // names on its rows), totalCount's counter, popularTags, and the
+        // authors (with the viewer's follows).
+        assert_eq!(large, 4, "homepage statements");
     }
 }
 
