@@ -88,8 +88,9 @@ impl Article {
     async fn author(&self, ctx: &Context<'_>) -> Result<User> {
         let id = self.row.author_id;
         // The author and whether the viewer follows them, in one statement
-        // when both are wanted.
-        if ctx.viewer().id()?.is_some() && ctx.look_ahead().field("followedByViewer").exists() {
+        // when both are wanted. The viewer is asked for only then: with a
+        // refused token, the author alone is still anyone's to read.
+        if ctx.look_ahead().field("followedByViewer").exists() && ctx.viewer().id()?.is_some() {
             return ctx
                 .load_one(UserSeenById(id))
                 .await?
@@ -249,8 +250,10 @@ async fn list(
 ) -> Result<Connection<Article>> {
     let db = &ctx.services().db;
     let total = Total::Articles(scope);
-    if let Some(viewer) = ctx.viewer().id()?
-        && super::connection::nodes_select(ctx, "favoritedByViewer")
+    // The viewer is asked for only when the flag is: with a refused token,
+    // the list itself is still anyone's to read.
+    if super::connection::nodes_select(ctx, "favoritedByViewer")
+        && let Some(viewer) = ctx.viewer().id()?
     {
         let found = domain_articles::list_seen_by(db, viewer, &scope, order, page).await?;
         return Ok(Connection::from_page(found, total, Article::seen));

@@ -350,3 +350,34 @@ e2e! {
         assert_eq!(after, before);
     }
 }
+
+e2e! {
+    async fn a_refused_token_still_reads_what_does_not_ask_who_the_caller_is(app) {
+        // Arrange
+        let jane = app.sign_up("jane").await;
+        app.create_article(&jane, "Public", &["rust"]).await;
+        let refused = Some("not-a-token");
+
+        // Act
+        let public = app
+            .gql(refused, "{ articles { nodes { title tags author { username } } } }", json!({}))
+            .await;
+        let personal = app
+            .gql(refused, "{ articles { nodes { title favoritedByViewer } } }", json!({}))
+            .await;
+        let follows = app
+            .gql(refused, "{ articles { nodes { author { followedByViewer } } } }", json!({}))
+            .await;
+
+        // Assert: lists and authors answer as for anyone; the fields about
+        // the caller are refused.
+        assert_eq!(
+            public["data"]["articles"]["nodes"],
+            json!([{ "title": "Public", "tags": ["rust"], "author": { "username": "jane" } }]),
+            "{public:#}"
+        );
+        assert!(public.get("errors").is_none(), "{public:#}");
+        assert_eq!(error_code(&personal), "UNAUTHENTICATED", "{personal:#}");
+        assert_eq!(error_code(&follows), "UNAUTHENTICATED", "{follows:#}");
+    }
+}
