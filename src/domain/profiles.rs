@@ -162,19 +162,8 @@ pub async fn users_by_ids(
     db: &impl ConnectionTrait,
     ids: &[i64],
 ) -> Result<HashMap<i64, user::Model>> {
-    let (ids_in, values) = sql::any_of(db.get_database_backend(), "u.id", ids);
-    let rows = sql::query_all(
-        db,
-        &format!("SELECT {USER_COLUMNS} FROM users u WHERE {ids_in}"),
-        values,
-    )
-    .await?;
-    rows.iter()
-        .map(|row| {
-            let user = <user::Model as sea_orm::FromQueryResult>::from_query_result(row, "")?;
-            Ok((user.id, user))
-        })
-        .collect()
+    let users: Vec<user::Model> = select_by_ids(db, None, ids).await?;
+    Ok(users.into_iter().map(|user| (user.id, user)).collect())
 }
 
 /// Whether the viewer follows the user in `follows.follower_id = ?`.
@@ -187,22 +176,33 @@ pub async fn users_seen_by(
     viewer: i64,
     ids: &[i64],
 ) -> Result<HashMap<i64, Seen<user::Model>>> {
+    let users: Vec<Seen<user::Model>> = select_by_ids(db, Some(viewer), ids).await?;
+    Ok(users.into_iter().map(|seen| (seen.row.id, seen)).collect())
+}
+
+/// The users with `ids`, with the follow flag for `viewer` when one is given.
+async fn select_by_ids<T: sea_orm::FromQueryResult>(
+    db: &impl ConnectionTrait,
+    viewer: Option<i64>,
+    ids: &[i64],
+) -> Result<Vec<T>> {
     let (ids_in, id_values) = sql::any_of(db.get_database_backend(), "u.id", ids);
-    let mut values = vec![viewer.into()];
+    let (flag, mut values) = match viewer {
+        // The flag's `?` comes first in the text, so its value does too.
+        Some(viewer) => (
+            format!(", {}", sql::flag_column(FOLLOWED_BY_VIEWER)),
+            vec![viewer.into()],
+        ),
+        None => (String::new(), Vec::new()),
+    };
     values.extend(id_values);
     let rows = sql::query_all(
         db,
-        &format!(
-            "SELECT {USER_COLUMNS}, {} FROM users u WHERE {ids_in}",
-            sql::flag_column(FOLLOWED_BY_VIEWER)
-        ),
+        &format!("SELECT {USER_COLUMNS}{flag} FROM users u WHERE {ids_in}"),
         values,
     )
     .await?;
     rows.iter()
-        .map(|row| {
-            let seen = <Seen<user::Model> as sea_orm::FromQueryResult>::from_query_result(row, "")?;
-            Ok((seen.row.id, seen))
-        })
+        .map(|row| Ok(T::from_query_result(row, "")?))
         .collect()
 }
