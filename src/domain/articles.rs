@@ -208,16 +208,12 @@ pub async fn count(db: &impl ConnectionTrait, scope: &Scope) -> Result<i64> {
         } => return tags::articles_count(db, tag_id).await,
         _ => {}
     }
-    let (mut filters, mut values) = (Vec::new(), Vec::new());
-    for (condition, condition_values) in scope.conditions() {
-        filters.push(condition);
-        values.extend(condition_values);
-    }
+    let (filters, values) = sql::unzip_conditions(scope.conditions(), Vec::new());
     sql::count(
         db,
         &format!(
-            "SELECT COUNT(*) FROM articles a WHERE {}",
-            filters.join(" AND ")
+            "SELECT COUNT(*) FROM articles a{}",
+            sql::where_clause(&filters)
         ),
         values,
     )

@@ -197,11 +197,7 @@ impl Keyset<'_> {
         order: Order,
         request: &PageRequest,
     ) -> Result<Page<T>> {
-        let (mut filters, mut values): (Vec<String>, Vec<Value>) = (Vec::new(), leading);
-        for (condition, condition_values) in conditions {
-            filters.push(condition);
-            values.extend(condition_values);
-        }
+        let (mut filters, mut values) = unzip_conditions(conditions, leading);
         if request.after.is_some() {
             filters.push(self.after_condition(order));
             values.extend(Self::cursor_values(request));
@@ -356,7 +352,25 @@ impl Keyset<'_> {
     }
 }
 
-fn where_clause(filters: &[String]) -> String {
+/// Conditions (SQL with `?`, and their values) as the filters to AND and
+/// the values in text order, after `leading` (values of earlier `?`s).
+pub(crate) fn unzip_conditions(
+    conditions: Vec<(String, Vec<Value>)>,
+    leading: Vec<Value>,
+) -> (Vec<String>, Vec<Value>) {
+    let mut values = leading;
+    let filters = conditions
+        .into_iter()
+        .map(|(condition, condition_values)| {
+            values.extend(condition_values);
+            condition
+        })
+        .collect();
+    (filters, values)
+}
+
+/// ` WHERE a AND b ...`, or nothing for no filters.
+pub(crate) fn where_clause(filters: &[String]) -> String {
     if filters.is_empty() {
         String::new()
     } else {
