@@ -49,9 +49,10 @@ impl ArticleRow {
     }
 }
 
-/// `article.tag_list` for `names`.
-fn tag_list(names: &[String]) -> String {
-    serde_json::to_string(names).expect("a list of strings is JSON")
+/// `article.tag_list` for `names`: what the writers store, and the seed.
+pub(crate) fn tag_list(names: &[impl AsRef<str>]) -> String {
+    let names: Vec<&str> = names.iter().map(AsRef::as_ref).collect();
+    serde_json::to_string(&names).expect("a list of strings is JSON")
 }
 
 const COLUMNS: &str = "a.id, a.slug, a.title, a.description, a.author_id, a.favorites_count, a.comments_count, a.created_at, a.updated_at, a.tag_list";

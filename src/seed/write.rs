@@ -167,9 +167,7 @@ pub(super) async fn write(
                 article.comments.into(),
                 time(article.created)?,
                 time(article.updated)?,
-                serde_json::to_string(&names)
-                    .expect("a list of strings is JSON")
-                    .into(),
+                crate::domain::articles::tag_list(&names).into(),
             ])
         },
         progress,
