@@ -16,6 +16,7 @@ pub struct Metrics {
     sql_statements: AtomicU64,
     sql_failures: AtomicU64,
     sql_micros: AtomicU64,
+    query_connections: AtomicU64,
 }
 
 impl Metrics {
@@ -24,18 +25,34 @@ impl Metrics {
     pub fn observe(self: &Arc<Self>, db: &mut DatabaseConnection) {
         let metrics = Arc::clone(self);
         db.set_metric_callback(move |info| {
-            metrics.sql_statements.fetch_add(1, Ordering::Relaxed);
-            metrics
-                .sql_micros
-                .fetch_add(u64::try_from(info.elapsed.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
-            tracing::trace!(sql = %info.statement.sql, "statement");
-            if info.failed {
-                metrics.sql_failures.fetch_add(1, Ordering::Relaxed);
-            }
-            if info.elapsed > SLOW_STATEMENT {
-                tracing::warn!(elapsed_ms = info.elapsed.as_millis() as u64, sql = %info.statement.sql, "slow SQL statement");
-            }
+            metrics.record(&info.statement.sql, info.elapsed, info.failed);
         });
+    }
+
+    /// One statement run: what `observe` counts, and `db::reads` for the
+    /// statements it runs on a connection of its own.
+    pub fn record(&self, sql: &str, elapsed: Duration, failed: bool) {
+        self.sql_statements.fetch_add(1, Ordering::Relaxed);
+        self.sql_micros.fetch_add(
+            u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        tracing::trace!(sql, "statement");
+        if failed {
+            self.sql_failures.fetch_add(1, Ordering::Relaxed);
+        }
+        if elapsed > SLOW_STATEMENT {
+            tracing::warn!(
+                elapsed_ms = elapsed.as_millis() as u64,
+                sql,
+                "slow SQL statement"
+            );
+        }
+    }
+
+    /// A query request took its connection from the pool (see `db::reads`).
+    pub fn record_query_connection(&self) {
+        self.query_connections.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn sql_statements(&self) -> u64 {
@@ -60,6 +77,11 @@ impl Metrics {
                 "conduit_sql_time_microseconds_total",
                 "time spent in SQL statements",
                 &self.sql_micros,
+            ),
+            (
+                "conduit_query_connections_total",
+                "connections query requests took from the pool, one each for all their statements",
+                &self.query_connections,
             ),
         ];
         for (name, help, value) in counters {

@@ -191,7 +191,7 @@ pub struct ArticleQuery;
 #[Object]
 impl ArticleQuery {
     async fn article(&self, ctx: &Context<'_>, slug: String) -> Result<Option<Article>> {
-        Ok(domain_articles::by_slug(&ctx.services().db, &slug)
+        Ok(domain_articles::by_slug(ctx.reads(), &slug)
             .await?
             .map(Article::new))
     }
@@ -207,7 +207,7 @@ impl ArticleQuery {
     ) -> Result<Connection<Article>> {
         let page = PageRequest::parse(first, after.as_deref())?;
         let filter = filter.unwrap_or_default();
-        let db = &ctx.services().db;
+        let db = ctx.reads();
         let filter = domain_articles::ArticleFilter {
             tag: filter.tag,
             author: filter.author,
@@ -235,7 +235,7 @@ impl ArticleQuery {
         let viewer = ctx.viewer().require()?;
         let page = PageRequest::parse(first, after.as_deref())?;
         // A valid token for an account that is gone is refused, as for writes.
-        crate::domain::users::ensure_exists(&ctx.services().db, viewer).await?;
+        crate::domain::users::ensure_exists(ctx.reads(), viewer).await?;
         list(ctx, Scope::feed(viewer), Order::NewestFirst, &page).await
     }
 }
@@ -248,7 +248,7 @@ async fn list(
     order: Order,
     page: &PageRequest,
 ) -> Result<Connection<Article>> {
-    let db = &ctx.services().db;
+    let db = ctx.reads();
     let total = Total::Articles(scope);
     // The viewer is asked for only when the flag is: with a refused token,
     // the list itself is still anyone's to read.

@@ -99,7 +99,7 @@ where
     async fn total_count(&self, ctx: &Context<'_>) -> Result<i64> {
         Ok(match self.total {
             Total::Known(n) => n,
-            Total::Articles(scope) => articles::count(&ctx.services().db, &scope).await?,
+            Total::Articles(scope) => articles::count(ctx.reads(), &scope).await?,
             Total::UserArticles(user_id) => ctx
                 .load_one(super::loaders::UserArticleCount(user_id))
                 .await?
@@ -111,10 +111,7 @@ where
             Total::Notifications {
                 recipient,
                 unread_only,
-            } => {
-                crate::domain::notifications::count(&ctx.services().db, recipient, unread_only)
-                    .await?
-            }
+            } => crate::domain::notifications::count(ctx.reads(), recipient, unread_only).await?,
         })
     }
 }

@@ -13,9 +13,9 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use entity::{comment, user};
-use sea_orm::DatabaseConnection;
 
 use super::batching::Batches;
+use crate::db::Reads;
 use crate::domain::articles::{self, ArticleRow};
 use crate::domain::pagination::{Page, PageRequest};
 use crate::domain::{self, Seen, comments, profiles};
@@ -23,14 +23,14 @@ use crate::domain::{self, Seen, comments, profiles};
 pub type Loaders = DataLoader<SqlLoader>;
 
 pub struct SqlLoader {
-    db: DatabaseConnection,
+    db: Reads,
     viewer: Option<i64>,
 }
 
 /// The loader for one request (or one subscription) by `viewer`: its
 /// batches wait in `Batches` until `batching::drive` sees the request idle
 /// (see there), so they need no time window: the delay is zero.
-pub fn for_request(db: DatabaseConnection, viewer: Option<i64>) -> (Arc<Loaders>, Batches) {
+pub fn for_request(db: Reads, viewer: Option<i64>) -> (Arc<Loaders>, Batches) {
     let batches = Batches::default();
     let loader = DataLoader::new(SqlLoader { db, viewer }, batches.spawner())
         .delay(std::time::Duration::ZERO);

@@ -59,7 +59,7 @@ async fn load(ctx: &Context<'_>, id: &ID) -> Result<Option<Node>> {
         // Only the recipient may refetch a notification; for anyone else
         // it does not exist.
         Kind::Notification => match ctx.viewer().id()? {
-            Some(viewer) => crate::domain::notifications::by_ids(&ctx.services().db, &[id])
+            Some(viewer) => crate::domain::notifications::by_ids(ctx.reads(), &[id])
                 .await?
                 .remove(&id)
                 .filter(|n| n.recipient_id == viewer)

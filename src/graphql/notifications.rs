@@ -105,8 +105,7 @@ impl NotificationQuery {
         let viewer = ctx.viewer().require()?;
         let page = PageRequest::parse(first, after.as_deref())?;
         let unread_only = unread_only.unwrap_or(false);
-        let found =
-            domain_notifications::list(&ctx.services().db, viewer, unread_only, &page).await?;
+        let found = domain_notifications::list(ctx.reads(), viewer, unread_only, &page).await?;
         Ok(Connection::from_page(
             found,
             Total::Notifications {

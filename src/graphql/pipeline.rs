@@ -1,7 +1,7 @@
 //! What happens to a request around the schema: persisted queries are
 //! looked up, the document parsed (once per distinct text, see
-//! `parse_once`), and every error of the response given its
-//! `extensions.code`.
+//! `parse_once`), the request given what it runs with (viewer, loaders,
+//! `Reads`), and every error of the response given its `extensions.code`.
 //!
 //! # Implementation notes
 //! This is done here rather than as async-graphql extensions on purpose: a
@@ -11,47 +11,103 @@
 //! resolver directly. On the `deep` benchmark (~3,500 objects per response)
 //! taking the two extensions off raised throughput by a quarter.
 
+use std::sync::Arc;
+
 use async_graphql::extensions::apollo_persisted_queries::CacheStorage as _;
 use async_graphql::futures_util::StreamExt as _;
+use async_graphql::futures_util::future::join_all;
 use async_graphql::futures_util::stream::{self, BoxStream};
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError};
+use sea_orm::DatabaseConnection;
 use sha2::{Digest as _, Sha256};
 
 use super::error::{self, classify_all, with_code};
-use super::{AppSchema, PersistedQueries};
+use super::{AppSchema, PersistedQueries, Viewer, batching, loaders};
+use crate::db::Reads;
+use crate::metrics::Metrics;
 
-/// Runs one request, or a batch of them side by side.
+/// What one HTTP request's operations run with.
+pub struct Scope {
+    /// The pool: `Reads` decides how the operations use it.
+    pub db: DatabaseConnection,
+    pub metrics: Arc<Metrics>,
+    pub viewer: Viewer,
+}
+
+/// Runs one request, or a batch of them side by side, with their DataLoader
+/// batches driven (see `batching`).
+///
+/// The operations are parsed first: when every one is a query, all their
+/// reads share one connection (`Reads::for_query`; see there why mutations
+/// may not).
 pub async fn execute_batch(
     schema: &AppSchema,
     persisted: &PersistedQueries,
     batch: BatchRequest,
+    scope: Scope,
 ) -> BatchResponse {
-    match batch {
-        BatchRequest::Single(request) => {
-            BatchResponse::Single(execute(schema, persisted, request).await)
+    let (single, requests) = match batch {
+        BatchRequest::Single(request) => (true, vec![request]),
+        BatchRequest::Batch(requests) => (false, requests),
+    };
+    let mut prepared = Vec::with_capacity(requests.len());
+    for request in requests {
+        prepared.push(prepare(persisted, request).await);
+    }
+    let only_queries = prepared.iter_mut().all(|request| match request {
+        Ok(request) => {
+            let name = request.operation_name.clone();
+            let document = request.parsed_query().ok();
+            document.and_then(|document| operation_type(document, name.as_deref()))
+                == Some(OperationType::Query)
         }
-        BatchRequest::Batch(requests) => BatchResponse::Batch(
-            async_graphql::futures_util::future::join_all(
-                requests
-                    .into_iter()
-                    .map(|request| execute(schema, persisted, request)),
-            )
-            .await,
-        ),
+        Err(_) => true,
+    });
+    let reads = if only_queries {
+        Reads::for_query(scope.db, scope.metrics)
+    } else {
+        Reads::pooled(scope.db)
+    };
+    let (loaders, batches) = loaders::for_request(reads.clone(), scope.viewer.id().ok().flatten());
+    let runs = prepared.into_iter().map(|request| {
+        let request = request.map(|request| {
+            request
+                .data(scope.viewer)
+                .data(loaders.clone())
+                .data(reads.clone())
+        });
+        run(schema, request)
+    });
+    let mut responses = batching::drive(join_all(runs), batches).await;
+    if single {
+        BatchResponse::Single(responses.remove(0))
+    } else {
+        BatchResponse::Batch(responses)
     }
 }
 
-pub async fn execute(
-    schema: &AppSchema,
-    persisted: &PersistedQueries,
-    request: Request,
-) -> Response {
-    let mut response = match prepare(persisted, request).await {
+async fn run(schema: &AppSchema, request: Result<Request, ServerError>) -> Response {
+    let mut response = match request {
         Ok(request) => schema.execute(request).await,
         Err(refusal) => Response::from_errors(vec![refusal]),
     };
     classify_all(&mut response);
     response
+}
+
+/// The type of the operation `document` runs for `operation_name` (the one
+/// it names, or else the first), when the document has it.
+pub(crate) fn operation_type(
+    document: &ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<OperationType> {
+    let chosen = match (&document.operations, operation_name) {
+        (DocumentOperations::Single(operation), _) => Some(operation),
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
+        (DocumentOperations::Multiple(operations), None) => operations.values().next(),
+    };
+    chosen.map(|operation| operation.node.ty)
 }
 
 /// A subscription (or any operation sent over a WebSocket) as a stream of

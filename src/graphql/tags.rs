@@ -23,7 +23,7 @@ impl TagQuery {
         #[graphql(default_with = "Some(20)")] first: Option<i32>,
     ) -> Result<Vec<Tag>> {
         let page = domain::pagination::PageRequest::parse(first, None)?;
-        Ok(domain_tags::popular(&ctx.services().db, page.first)
+        Ok(domain_tags::popular(ctx.reads(), page.first)
             .await?
             .into_iter()
             .map(|tag| Tag {

@@ -218,18 +218,16 @@ impl UserQuery {
         };
         // A valid token for an account that no longer exists is refused,
         // not anonymous.
-        let user = domain_users::find_by_id(&ctx.services().db, id)
+        let user = domain_users::find_by_id(ctx.reads(), id)
             .await?
             .ok_or_else(crate::domain::Error::unauthenticated)?;
         Ok(Some(User::new(user)))
     }
 
     async fn user(&self, ctx: &Context<'_>, username: String) -> Result<Option<User>> {
-        Ok(
-            domain_users::find_by_username(&ctx.services().db, &username)
-                .await?
-                .map(User::new),
-        )
+        Ok(domain_users::find_by_username(ctx.reads(), &username)
+            .await?
+            .map(User::new))
     }
 }
 

@@ -10,6 +10,7 @@ use async_graphql::dataloader::Loader;
 use super::loaders::{Loaders, SqlLoader};
 
 use crate::auth::token::{TokenError, Tokens};
+use crate::db::Reads;
 use crate::domain;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +67,9 @@ pub trait ContextExt {
     fn viewer(&self) -> Viewer;
     fn services(&self) -> &super::Services;
     fn loaders(&self) -> &Loaders;
+    /// Where this request's reads go (see `db::Reads`); writes use
+    /// `services().db`.
+    fn reads(&self) -> &Reads;
 
     /// Loads one value through the request's loader.
     fn load_one<K>(
@@ -92,6 +96,10 @@ impl ContextExt for Context<'_> {
 
     fn loaders(&self) -> &Loaders {
         self.data_unchecked::<Arc<Loaders>>()
+    }
+
+    fn reads(&self) -> &Reads {
+        self.data_unchecked::<Reads>()
     }
 
     fn load_one<K>(

@@ -3,7 +3,7 @@
 //! can never change data). Batches (a JSON array) work on POST.
 
 use async_graphql::extensions::apollo_persisted_queries::CacheStorage as _;
-use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, ParseRequestError};
 use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
 use axum::extract::ws::WebSocketUpgrade;
@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
-use crate::graphql::{Viewer, batching, loaders, pipeline};
+use crate::graphql::{Viewer, pipeline};
 
 pub(super) async fn post(
     State(state): State<AppState>,
@@ -78,13 +78,12 @@ async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> 
         }
         _ => Viewer::from_authorization(authorization, &state.tokens),
     };
-    let (loaders, batches) = loaders::for_request(state.db.clone(), viewer.id().ok().flatten());
-    let batch = batch.data(viewer).data(loaders);
-    let responses = batching::drive(
-        pipeline::execute_batch(&state.schema, &state.persisted, batch),
-        batches,
-    )
-    .await;
+    let scope = pipeline::Scope {
+        db: state.db.clone(),
+        metrics: state.metrics.clone(),
+        viewer,
+    };
+    let responses = pipeline::execute_batch(&state.schema, &state.persisted, batch, scope).await;
     GraphQLResponse::from(responses).into_response()
 }
 
@@ -109,15 +108,8 @@ async fn is_mutation(state: &AppState, request: &mut async_graphql::Request) -> 
     } else {
         request.parsed_query().ok()
     };
-    let Some(document) = document else {
-        return false;
-    };
-    let chosen = match (&document.operations, operation_name.as_deref()) {
-        (DocumentOperations::Single(operation), _) => Some(operation),
-        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
-        (DocumentOperations::Multiple(operations), None) => operations.values().next(),
-    };
-    chosen.is_some_and(|operation| operation.node.ty == OperationType::Mutation)
+    document.and_then(|document| pipeline::operation_type(document, operation_name.as_deref()))
+        == Some(OperationType::Mutation)
 }
 
 /// A GraphQL-shaped error outside of execution (bad body, panic, 405).

@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::AppState;
+use crate::db::Reads;
 use crate::graphql::{Viewer, batching, loaders};
 
 /// The subprotocols, in the order the server prefers them.
@@ -276,9 +277,11 @@ impl Connection {
             return Ok(());
         }
 
-        let (loaders, batches) =
-            loaders::for_request(self.state.db.clone(), viewer.id().ok().flatten());
-        let request = request.data(viewer).data(loaders);
+        // A subscription lives as long as the client listens: its reads
+        // take the pool's connections one statement at a time.
+        let reads = Reads::pooled(self.state.db.clone());
+        let (loaders, batches) = loaders::for_request(reads.clone(), viewer.id().ok().flatten());
+        let request = request.data(viewer).data(loaders).data(reads);
         let (schema, persisted) = (self.state.schema.clone(), self.state.persisted.clone());
         let outgoing = self.outgoing.clone();
         let protocol = self.protocol;

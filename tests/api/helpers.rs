@@ -72,7 +72,7 @@ impl TestApp {
         if std::env::var_os("TEST_LOG").is_some() {
             conduit_gateway::telemetry::init(Default::default());
         }
-        let args = [
+        let mut args = vec![
             "serve",
             "--listen",
             "127.0.0.1:0",
@@ -80,9 +80,10 @@ impl TestApp {
             url,
             "--jwt-secret",
             TEST_SECRET,
-            "--db-max-connections",
-            "4",
         ];
+        if !extra_args.contains(&"--db-max-connections") {
+            args.extend(["--db-max-connections", "4"]);
+        }
         let config =
             Config::try_parse_from(args.iter().chain(extra_args)).expect("a valid test config");
         let app = App::build(Box::new(config)).await.expect("the app builds");
@@ -104,6 +105,27 @@ impl TestApp {
     /// instances run behind a load balancer. It must drop before `self`.
     pub(crate) async fn another_instance(&self) -> TestApp {
         Self::spawn_with(&self.database_url, DbGuard::Borrowed, &[]).await
+    }
+
+    /// A counter from `/metrics`.
+    pub(crate) async fn metric(&self, name: &str) -> u64 {
+        let text = self
+            .http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("the server answers")
+            .text()
+            .await
+            .expect("a text body");
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no counter {name} in {text}"))
+    }
+
+    pub(crate) fn is_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres")
     }
 
     pub(crate) fn url(&self, path: &str) -> String {

@@ -21,6 +21,7 @@ mod notifications;
 mod pagination;
 mod persisted_queries;
 mod profiles;
+mod query_connection;
 mod schema;
 mod sql_statements;
 mod subscriptions;

@@ -27,19 +27,7 @@ const DEEP: &str = "query($first: Int) {
 }";
 
 async fn statements(app: &TestApp) -> u64 {
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|line| line.strip_prefix("conduit_sql_statements_total "))
-        .and_then(|n| n.parse().ok())
-        .expect("the statement counter")
+    app.metric("conduit_sql_statements_total").await
 }
 
 /// Statements one request executes, and its data.
