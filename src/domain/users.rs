@@ -1,13 +1,15 @@
 //! Accounts: signing up, signing in, changing one's own profile, and finding
 //! users by id or name.
 
+use std::collections::HashMap;
+
 use entity::user;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, QueryFilter};
 use sea_orm::{ColumnTrait, DatabaseConnection, IntoActiveModel};
 
 use super::error::OnConstraint;
 use super::validate::{self, Checks};
-use super::{Error, Result, time};
+use super::{Error, Result, sql, time};
 use crate::auth::password;
 
 /// What `signUp` receives, unchecked.
@@ -155,6 +157,20 @@ pub async fn update(
 
 pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<user::Model>> {
     Ok(user::Entity::find_by_id(id).one(db).await?)
+}
+
+/// The emails of the users with `ids`.
+pub async fn emails(db: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, String>> {
+    let (ids_in, values) = sql::any_of(db.get_database_backend(), "u.id", ids);
+    let rows = sql::query_all(
+        db,
+        &format!("SELECT u.id, u.email FROM users u WHERE {ids_in}"),
+        values,
+    )
+    .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?)))
+        .collect()
 }
 
 /// Fails unless `user_id` names an account. A token can outlive its

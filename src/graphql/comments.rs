@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, Object, Result, Subscription};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
-use entity::{comment, user};
+use entity::comment;
 use futures_util::StreamExt as _;
 
 use super::articles::{Article, vanished};
@@ -15,6 +15,7 @@ use super::loaders::{ArticleById, UserById};
 use super::users::User;
 use super::viewer::ContextExt as _;
 use crate::domain::articles::ArticleRow;
+use crate::domain::profiles::Profile;
 use crate::domain::{self, articles as domain_articles, comments as domain_comments};
 use crate::events::Event;
 
@@ -30,7 +31,7 @@ pub struct Comment {
 /// A comment with what its fields most often lead to.
 pub(super) struct CommentContext {
     comment: comment::Model,
-    author: user::Model,
+    author: Profile,
     article: ArticleRow,
 }
 

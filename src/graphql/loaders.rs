@@ -12,13 +12,14 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use entity::{comment, user};
+use entity::comment;
 
 use super::batching::Batches;
 use crate::db::Reads;
 use crate::domain::articles::{self, ArticleRow};
 use crate::domain::pagination::{Page, PageRequest};
-use crate::domain::{self, Seen, comments, profiles};
+use crate::domain::profiles::{self, Profile};
+use crate::domain::{self, Seen, comments, users};
 
 pub type Loaders = DataLoader<SqlLoader>;
 
@@ -50,6 +51,8 @@ macro_rules! keys {
 keys! {
     /// A user by id.
     UserById;
+    /// A user's email (only ever asked for the viewer's own).
+    UserEmail;
     /// An article (without body) by id.
     ArticleById;
     /// An article's body.
@@ -112,10 +115,10 @@ fn rekey<K: Eq + Hash, V>(found: HashMap<i64, V>, key: impl Fn(i64) -> K) -> Has
 }
 
 impl Loader<UserById> for SqlLoader {
-    type Value = user::Model;
+    type Value = Profile;
     type Error = Arc<domain::Error>;
 
-    async fn load(&self, keys: &[UserById]) -> LoadResult<UserById, user::Model> {
+    async fn load(&self, keys: &[UserById]) -> LoadResult<UserById, Profile> {
         Ok(rekey(
             profiles::users_by_ids(&self.db, &ids(keys, |k| k.0)).await?,
             UserById,
@@ -123,11 +126,23 @@ impl Loader<UserById> for SqlLoader {
     }
 }
 
-impl Loader<UserSeenById> for SqlLoader {
-    type Value = Seen<user::Model>;
+impl Loader<UserEmail> for SqlLoader {
+    type Value = String;
     type Error = Arc<domain::Error>;
 
-    async fn load(&self, keys: &[UserSeenById]) -> LoadResult<UserSeenById, Seen<user::Model>> {
+    async fn load(&self, keys: &[UserEmail]) -> LoadResult<UserEmail, String> {
+        Ok(rekey(
+            users::emails(&self.db, &ids(keys, |k| k.0)).await?,
+            UserEmail,
+        ))
+    }
+}
+
+impl Loader<UserSeenById> for SqlLoader {
+    type Value = Seen<Profile>;
+    type Error = Arc<domain::Error>;
+
+    async fn load(&self, keys: &[UserSeenById]) -> LoadResult<UserSeenById, Seen<Profile>> {
         let ids = ids(keys, |k| k.0);
         let found = match self.viewer {
             Some(viewer) => profiles::users_seen_by(&self.db, viewer, &ids).await?,
@@ -268,5 +283,5 @@ macro_rules! page_loader {
 page_loader!(ArticleComments, comment::Model, comments::pages_by_article);
 page_loader!(UserArticles, ArticleRow, articles::pages_by_author);
 page_loader!(UserFavorites, ArticleRow, articles::pages_favorited_by);
-page_loader!(UserFollowers, user::Model, profiles::follower_pages);
-page_loader!(UserFollowing, user::Model, profiles::following_pages);
+page_loader!(UserFollowers, Profile, profiles::follower_pages);
+page_loader!(UserFollowing, Profile, profiles::following_pages);

@@ -8,15 +8,21 @@ use entity::user;
 use super::articles::Article;
 use super::connection::{Connection, Total};
 use super::ids::{self, Kind};
-use super::loaders::{FollowedByViewer, UserArticles, UserFavorites, UserFollowers, UserFollowing};
+use super::loaders::{
+    FollowedByViewer, UserArticles, UserEmail, UserFavorites, UserFollowers, UserFollowing,
+};
 use super::viewer::ContextExt as _;
+use crate::domain::Seen;
+use crate::domain::profiles::{self, Profile};
 use crate::domain::users::{self as domain_users, NewUser, UserPatch};
-use crate::domain::{Seen, profiles};
 
 /// A person on Conduit: an author, a reader, or both.
 #[derive(Clone)]
 pub struct User {
-    pub row: user::Model,
+    pub row: Profile,
+    /// The email, when the row was read from the account itself (`viewer`,
+    /// `signIn`, ...); else `email` reads it, for the one caller who may.
+    email: Option<String>,
     /// Whether the viewer follows this user, when the statement that read
     /// the row said so too (see `Seen`); else `followedByViewer` asks the
     /// loader.
@@ -24,22 +30,31 @@ pub struct User {
 }
 
 impl User {
-    pub fn new(row: user::Model) -> Self {
+    pub fn new(row: Profile) -> Self {
         Self {
             row,
+            email: None,
             followed_by_viewer: None,
         }
     }
 
-    pub fn seen(seen: Seen<user::Model>) -> Self {
+    pub fn seen(seen: Seen<Profile>) -> Self {
         Self::followed(seen.row, seen.flag)
     }
 
-    /// A user whom the viewer follows or not, as `followed` says.
-    fn followed(row: user::Model, followed: bool) -> Self {
+    /// The user from their account row, email included.
+    pub fn account(account: user::Model) -> Self {
         Self {
-            row,
+            email: Some(account.email.clone()),
+            ..Self::new(account.into())
+        }
+    }
+
+    /// A user whom the viewer follows or not, as `followed` says.
+    fn followed(row: Profile, followed: bool) -> Self {
+        Self {
             followed_by_viewer: Some(followed),
+            ..Self::new(row)
         }
     }
 }
@@ -55,9 +70,14 @@ impl User {
     }
 
     /// The user's own email: null for every caller but the user.
-    async fn email(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
-        let is_self = ctx.viewer().id()? == Some(self.row.id);
-        Ok(is_self.then_some(self.row.email.as_str()))
+    async fn email(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        if ctx.viewer().id()? != Some(self.row.id) {
+            return Ok(None);
+        }
+        match &self.email {
+            Some(email) => Ok(Some(email.clone())),
+            None => ctx.load_one(UserEmail(self.row.id)).await,
+        }
     }
 
     async fn bio(&self) -> Option<&str> {
@@ -221,13 +241,13 @@ impl UserQuery {
         let user = domain_users::find_by_id(ctx.reads(), id)
             .await?
             .ok_or_else(crate::domain::Error::unauthenticated)?;
-        Ok(Some(User::new(user)))
+        Ok(Some(User::account(user)))
     }
 
     async fn user(&self, ctx: &Context<'_>, username: String) -> Result<Option<User>> {
         Ok(domain_users::find_by_username(ctx.reads(), &username)
             .await?
-            .map(User::new))
+            .map(User::account))
     }
 }
 
@@ -249,7 +269,7 @@ impl UserMutation {
         .await?;
         Ok(AuthPayload {
             token: services.tokens.issue(user.id),
-            user: User::new(user),
+            user: User::account(user),
         })
     }
 
@@ -258,7 +278,7 @@ impl UserMutation {
         let user = domain_users::sign_in(&services.db, &input.email, &input.password).await?;
         Ok(AuthPayload {
             token: services.tokens.issue(user.id),
-            user: User::new(user),
+            user: User::account(user),
         })
     }
 
@@ -271,7 +291,7 @@ impl UserMutation {
             bio: input.bio,
             image: input.image,
         };
-        Ok(User::new(
+        Ok(User::account(
             domain_users::update(&ctx.services().db, user_id, patch).await?,
         ))
     }
@@ -285,7 +305,7 @@ impl UserMutation {
             &username,
         )
         .await?;
-        Ok(User::followed(followed, true))
+        Ok(User::followed(followed.into(), true))
     }
 
     async fn unfollow_user(&self, ctx: &Context<'_>, username: String) -> Result<User> {
@@ -297,6 +317,6 @@ impl UserMutation {
             &username,
         )
         .await?;
-        Ok(User::followed(unfollowed, false))
+        Ok(User::followed(unfollowed.into(), false))
     }
 }

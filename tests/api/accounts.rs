@@ -221,6 +221,29 @@ e2e! {
         assert_eq!(as_nobody["user"]["email"], serde_json::Value::Null);
         let missing = app.gql_ok(None, "{ user(username: \"nobody\") { id } }", json!({})).await;
         assert_eq!(missing["user"], serde_json::Value::Null);
+
+        // In lists too (authors, followers), where rows carry no emails and
+        // the owner's own is read for them alone.
+        app.create_article(&jane, "By jane", &[]).await;
+        app.create_article(&bob, "By bob", &[]).await;
+        app.follow(&jane, "bob").await;
+        let lists = "{ articles(first: 5) { nodes { author { username email } } }
+                       user(username: \"bob\") { followers(first: 5) { nodes { username email } } } }";
+        let as_jane = app.gql_ok(Some(&jane), lists, json!({})).await;
+        let authors = as_jane["articles"]["nodes"].as_array().unwrap();
+        assert_eq!(authors.len(), 2);
+        for node in authors {
+            let author = &node["author"];
+            let expected = match author["username"].as_str() {
+                Some("jane") => json!("jane@example.com"),
+                _ => serde_json::Value::Null,
+            };
+            assert_eq!(author["email"], expected, "{as_jane:#}");
+        }
+        let followers = &as_jane["user"]["followers"]["nodes"];
+        assert_eq!(followers, &json!([{ "username": "jane", "email": "jane@example.com" }]));
+        let as_bob = app.gql_ok(Some(&bob), lists, json!({})).await;
+        assert_eq!(as_bob["user"]["followers"]["nodes"][0]["email"], serde_json::Value::Null);
     }
 }
 
