@@ -51,6 +51,12 @@ if [ -z "${SKIP_SEED:-}" ]; then
   /usr/bin/time -f "seed SQLite: %e s" "$server" seed --database-url "sqlite://$sqlite_db?mode=rwc" 2>&1 | tail -n 3 | tee "$out/seed-sqlite.txt"
 fi
 
+# Databases seeded by an earlier build (SKIP_SEED) get this build's
+# migrations; the servers below start with --no-migrate.
+"$server" migrate --database-url "$DATABASE_URL" > "$out/migrate.log" 2>&1
+"$server" migrate --database-url "sqlite://$sqlite_db?mode=rwc" >> "$out/migrate.log" 2>&1
+psql "$DATABASE_URL" -q -c "VACUUM ANALYZE"
+
 # 1. Everyone over the same PostgreSQL data, one at a time.
 EXTRA_NAME=conduit-gateway EXTRA_URL=http://127.0.0.1:8080/graphql \
 EXTRA_START="exec '$server' serve --no-migrate --database-url '$SERVER_DATABASE_URL'" \
