@@ -22,7 +22,7 @@ use super::validate::{self, Checks};
 use super::{Error, Result, begin_write, slugs, tags, time, totals, users};
 
 /// An article without its body.
-#[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArticleRow {
     pub id: i64,
     pub slug: String,
@@ -36,6 +36,20 @@ pub struct ArticleRow {
     /// The tag names as a JSON array (see `entity::article`); `tags` reads it.
     pub tag_list: String,
 }
+
+// In `COLUMNS` order.
+sql::read_by_position!(ArticleRow {
+    id,
+    slug,
+    title,
+    description,
+    author_id,
+    favorites_count,
+    comments_count,
+    created_at,
+    updated_at,
+    tag_list,
+});
 
 impl ArticleRow {
     /// The tag names, in the author's order.
