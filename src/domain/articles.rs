@@ -236,19 +236,14 @@ pub async fn count(db: &impl ConnectionTrait, scope: &Scope) -> Result<i64> {
 }
 
 pub async fn by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, ArticleRow>> {
-    let (ids_in, values) = sql::any_of(db.get_database_backend(), "a.id", ids);
-    let rows = sql::query_all(
+    let rows = sql::where_any_of(
         db,
-        &format!("SELECT {COLUMNS} FROM articles a WHERE {ids_in}"),
-        values,
+        &format!("SELECT {COLUMNS} FROM articles a"),
+        "a.id",
+        ids,
     )
     .await?;
-    rows.iter()
-        .map(|row| {
-            let article = ArticleRow::from_query_result(row, "")?;
-            Ok((article.id, article))
-        })
-        .collect()
+    sql::by_id(&rows, |article: &ArticleRow| article.id)
 }
 
 pub async fn by_slug(db: &impl ConnectionTrait, slug: &str) -> Result<Option<ArticleRow>> {
@@ -291,15 +286,9 @@ async fn select_by_slug(
 }
 
 pub async fn bodies(db: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, String>> {
-    let (ids_in, values) = sql::any_of(db.get_database_backend(), "id", ids);
-    let rows = sql::query_all(
-        db,
-        &format!("SELECT id, body FROM articles WHERE {ids_in}"),
-        values,
-    )
-    .await?;
+    let rows = sql::where_any_of(db, "SELECT id, body FROM articles", "id", ids).await?;
     rows.iter()
-        .map(|row| Ok((row.try_get("", "id")?, row.try_get("", "body")?)))
+        .map(|row| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?)))
         .collect()
 }
 

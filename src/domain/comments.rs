@@ -136,14 +136,14 @@ pub async fn by_ids(
     db: &impl ConnectionTrait,
     ids: &[i64],
 ) -> Result<HashMap<i64, comment::Model>> {
-    let (ids_in, values) = sql::any_of(db.get_database_backend(), "id", ids);
-    let rows = sql::query_all(db, &format!("SELECT id, article_id, author_id, body, created_at, updated_at FROM comments WHERE {ids_in}"), values).await?;
-    rows.iter()
-        .map(|row| {
-            let comment = <comment::Model as sea_orm::FromQueryResult>::from_query_result(row, "")?;
-            Ok((comment.id, comment))
-        })
-        .collect()
+    let rows = sql::where_any_of(
+        db,
+        "SELECT id, article_id, author_id, body, created_at, updated_at FROM comments",
+        "id",
+        ids,
+    )
+    .await?;
+    sql::by_id(&rows, |comment: &comment::Model| comment.id)
 }
 
 /// The same page of each article's comments, newest first.

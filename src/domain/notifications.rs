@@ -160,17 +160,12 @@ pub async fn by_ids(
     db: &impl ConnectionTrait,
     ids: &[i64],
 ) -> Result<HashMap<i64, NotificationRow>> {
-    let (ids_in, values) = sql::any_of(db.get_database_backend(), "n.id", ids);
-    let rows = sql::query_all(
+    let rows = sql::where_any_of(
         db,
-        &format!("SELECT {COLUMNS} FROM notifications n WHERE {ids_in}"),
-        values,
+        &format!("SELECT {COLUMNS} FROM notifications n"),
+        "n.id",
+        ids,
     )
     .await?;
-    rows.iter()
-        .map(|row| {
-            let notification = NotificationRow::from_query_result(row, "")?;
-            Ok((notification.id, notification))
-        })
-        .collect()
+    sql::by_id(&rows, |notification: &NotificationRow| notification.id)
 }

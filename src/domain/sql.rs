@@ -54,6 +54,31 @@ pub(crate) fn any_of(backend: DbBackend, column: &str, ids: &[i64]) -> (String, 
     }
 }
 
+/// The rows of `select` (a `SELECT ... FROM ...` with no `WHERE`) whose
+/// `column` is one of `ids`.
+pub(crate) async fn where_any_of(
+    db: &impl ConnectionTrait,
+    select: &str,
+    column: &str,
+    ids: &[i64],
+) -> Result<Vec<QueryResult>> {
+    let (ids_in, values) = any_of(db.get_database_backend(), column, ids);
+    query_all(db, &format!("{select} WHERE {ids_in}"), values).await
+}
+
+/// `rows` read as `T`, each under the id `id` gives it.
+pub(crate) fn by_id<T: FromQueryResult>(
+    rows: &[QueryResult],
+    id: impl Fn(&T) -> i64,
+) -> Result<std::collections::HashMap<i64, T>> {
+    rows.iter()
+        .map(|row| {
+            let item = T::from_query_result(row, "")?;
+            Ok((id(&item), item))
+        })
+        .collect()
+}
+
 pub(crate) async fn query_all(
     db: &impl ConnectionTrait,
     sql: &str,

@@ -161,13 +161,7 @@ pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<use
 
 /// The emails of the users with `ids`.
 pub async fn emails(db: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, String>> {
-    let (ids_in, values) = sql::any_of(db.get_database_backend(), "u.id", ids);
-    let rows = sql::query_all(
-        db,
-        &format!("SELECT u.id, u.email FROM users u WHERE {ids_in}"),
-        values,
-    )
-    .await?;
+    let rows = sql::where_any_of(db, "SELECT u.id, u.email FROM users u", "u.id", ids).await?;
     rows.iter()
         .map(|row| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?)))
         .collect()
