@@ -228,11 +228,13 @@ impl Keyset<'_> {
             values.extend(Self::cursor_values(request));
         }
         let rows = query_all(db, &self.select(&filters, order, request), values).await?;
-        let at = Positions::of(rows.first())?;
-        let edges = rows
-            .iter()
-            .map(|row| at.edge::<T>(row))
-            .collect::<Result<Vec<_>>>()?;
+        let edges = match Positions::of(rows.first())? {
+            Some(at) => rows
+                .iter()
+                .map(|row| at.edge::<T>(row))
+                .collect::<Result<Vec<_>>>()?,
+            None => Vec::new(),
+        };
         Ok(Page::from_rows(edges, request))
     }
 
@@ -265,13 +267,17 @@ impl Keyset<'_> {
                 _ => self.union_of_pages(parent, parents, order, request),
             };
             let rows = query_all(db, &sql, values).await?;
-            let at = Positions::of(rows.first())?;
-            for row in &rows {
-                let parent_id: i64 = row.try_get_by_index(at.parent_id)?;
-                grouped
-                    .entry(parent_id)
-                    .or_default()
-                    .push(at.edge::<T>(row)?);
+            if let Some(at) = Positions::of(rows.first())? {
+                let parent_at = at
+                    .parent_id
+                    .ok_or_else(|| anyhow::anyhow!("a page per parent selects no parent_id"))?;
+                for row in &rows {
+                    let parent_id: i64 = row.try_get_by_index(parent_at)?;
+                    grouped
+                        .entry(parent_id)
+                        .or_default()
+                        .push(at.edge::<T>(row)?);
+                }
             }
         }
         Ok(parents
@@ -420,26 +426,24 @@ pub(crate) fn where_clause(filters: &[String]) -> String {
 struct Positions {
     sort_at: usize,
     sort_id: usize,
-    /// Only `pages_per_parent` selects it; 0 elsewhere.
-    parent_id: usize,
+    /// Only `pages_per_parent` selects it.
+    parent_id: Option<usize>,
 }
 
 impl Positions {
-    fn of(row: Option<&QueryResult>) -> Result<Self> {
+    /// The positions in `row`'s statement; `None` when it returned no rows.
+    fn of(row: Option<&QueryResult>) -> Result<Option<Self>> {
         let Some(row) = row else {
-            return Ok(Self {
-                sort_at: 0,
-                sort_id: 0,
-                parent_id: 0,
-            });
+            return Ok(None);
         };
         let names = row.column_names();
         let find = |name: &str| names.iter().position(|column| column == name);
-        Ok(Self {
-            sort_at: find("sort_at").ok_or_else(|| anyhow::anyhow!("a list selects no sort_at"))?,
-            sort_id: find("sort_id").ok_or_else(|| anyhow::anyhow!("a list selects no sort_id"))?,
-            parent_id: find("parent_id").unwrap_or(0),
-        })
+        let missing = |name: &str| anyhow::anyhow!("a list selects no {name}");
+        Ok(Some(Self {
+            sort_at: find("sort_at").ok_or_else(|| missing("sort_at"))?,
+            sort_id: find("sort_id").ok_or_else(|| missing("sort_id"))?,
+            parent_id: find("parent_id"),
+        }))
     }
 
     fn edge<T: FromQueryResult>(&self, row: &QueryResult) -> Result<Edge<T>> {
