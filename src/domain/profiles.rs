@@ -214,8 +214,8 @@ pub async fn following_pages(
 }
 
 pub async fn users_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, Profile>> {
-    let users: Vec<Profile> = select_by_ids(db, None, ids).await?;
-    Ok(users.into_iter().map(|user| (user.id, user)).collect())
+    let rows = select_by_ids(db, None, ids).await?;
+    sql::by_id(&rows, |user: &Profile| user.id)
 }
 
 /// Whether the viewer follows the user in `follows.follower_id = ?`.
@@ -228,16 +228,17 @@ pub async fn users_seen_by(
     viewer: i64,
     ids: &[i64],
 ) -> Result<HashMap<i64, Seen<Profile>>> {
-    let users: Vec<Seen<Profile>> = select_by_ids(db, Some(viewer), ids).await?;
-    Ok(users.into_iter().map(|seen| (seen.row.id, seen)).collect())
+    let rows = select_by_ids(db, Some(viewer), ids).await?;
+    sql::by_id(&rows, |seen: &Seen<Profile>| seen.row.id)
 }
 
-/// The users with `ids`, with the follow flag for `viewer` when one is given.
-async fn select_by_ids<T: sea_orm::FromQueryResult>(
+/// The rows of the users with `ids`, with the follow flag for `viewer` when
+/// one is given.
+async fn select_by_ids(
     db: &impl ConnectionTrait,
     viewer: Option<i64>,
     ids: &[i64],
-) -> Result<Vec<T>> {
+) -> Result<Vec<sea_orm::QueryResult>> {
     let (ids_in, id_values) = sql::any_of(db.get_database_backend(), "u.id", ids);
     let (flag, mut values) = match viewer {
         // The flag's `?` comes first in the text, so its value does too.
@@ -248,13 +249,10 @@ async fn select_by_ids<T: sea_orm::FromQueryResult>(
         None => (String::new(), Vec::new()),
     };
     values.extend(id_values);
-    let rows = sql::query_all(
+    sql::query_all(
         db,
         &format!("SELECT {PROFILE_COLUMNS}{flag} FROM users u WHERE {ids_in}"),
         values,
     )
-    .await?;
-    rows.iter()
-        .map(|row| Ok(T::from_query_result(row, "")?))
-        .collect()
+    .await
 }
