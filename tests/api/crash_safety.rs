@@ -66,6 +66,16 @@ impl Server {
         body["data"].clone()
     }
 
+    /// What `/readyz` says, the outbox's state included.
+    async fn readiness(&self) -> Value {
+        reqwest::get(format!("{}/readyz", self.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// SIGKILL: no shutdown, no draining, nothing flushed.
     fn kill(mut self) {
         self.child.kill().expect("SIGKILL");
@@ -118,12 +128,7 @@ async fn crash_and_recover(database_url: &str) {
     first
         .gql(Some(&bob), "mutation($s: String!) { favoriteArticle(slug: $s) { id } addComment(articleSlug: $s, body: \"hi\") { id } }", json!({ "s": slug }))
         .await;
-    let ready: Value = reqwest::get(format!("{}/readyz", first.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready = first.readiness().await;
     assert_eq!(ready["outbox"]["pending"], 5, "five jobs wait: {ready:#}");
 
     // Act: kill it before any job ran, then start again on the same data.
@@ -156,12 +161,7 @@ async fn crash_and_recover(database_url: &str) {
     kinds.sort();
     // On failure, the outbox as the restarted server sees it: a job still
     // pending (late, retrying) is a different fault from one gone.
-    let outbox: Value = reqwest::get(format!("{}/readyz", second.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let outbox = second.readiness().await;
     assert_eq!(
         kinds,
         [
