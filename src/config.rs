@@ -120,6 +120,17 @@ pub struct Config {
     #[arg(long, env = "JWT_SECRET", hide_env_values = true, value_parser = parse_secret)]
     pub jwt_secret: Option<SecretString>,
 
+    /// The `iss` that tokens carry and must carry to be accepted. When
+    /// unset, a deployment id generated once and kept in the database (all
+    /// instances on one database share it), so a deployment never accepts
+    /// another's tokens even when both were given the same secret.
+    #[arg(long, env = "TOKEN_ISSUER")]
+    pub token_issuer: Option<String>,
+
+    /// The `aud` that tokens carry and must carry; the issuer when unset.
+    #[arg(long, env = "TOKEN_AUDIENCE")]
+    pub token_audience: Option<String>,
+
     /// How long a token stays valid, in hours.
     #[arg(long, env = "TOKEN_TTL_HOURS", default_value_t = 24 * 7, value_parser = clap::value_parser!(u64).range(1..=24 * 365))]
     pub token_ttl_hours: u64,
@@ -138,10 +149,25 @@ pub struct Config {
     #[arg(long, env = "MAX_QUERY_DEPTH", default_value_t = 16, value_parser = clap::value_parser!(u32).range(2..=100))]
     pub max_query_depth: u32,
 
-    /// Highest complexity a query may have: each field counts 1, and a
-    /// connection multiplies what it selects by the page size it asks for.
-    #[arg(long, env = "MAX_QUERY_COMPLEXITY", default_value_t = 50_000, value_parser = clap::value_parser!(u32).range(10..))]
-    pub max_query_complexity: u32,
+    /// Highest cost a request may have (a batch's operations together):
+    /// each field costs 1 plus what it selects, a page multiplies that by
+    /// its size and an id list by its length, and each password hash
+    /// (`signUp`, `signIn`, a password change) costs 5,000.
+    #[arg(long, env = "MAX_QUERY_COMPLEXITY", default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(10..=1_000_000_000))]
+    pub max_query_complexity: u64,
+
+    /// Most tokens (names, punctuation, numbers, strings) one document may have.
+    #[arg(long, env = "MAX_DOCUMENT_TOKENS", default_value_t = crate::graphql::bounds::DEFAULT_MAX_TOKENS as u64, value_parser = clap::value_parser!(u64).range(100..=1_000_000))]
+    pub max_document_tokens: u64,
+
+    /// Most operations one batch (a JSON array) may hold.
+    #[arg(long, env = "MAX_BATCH_OPERATIONS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=1_000))]
+    pub max_batch_operations: u64,
+
+    /// Bytes the cache of parsed documents may take (an estimate of the
+    /// parsed trees; only documents that validated are kept).
+    #[arg(long, env = "DOCUMENT_CACHE_BYTES", default_value_t = crate::graphql::documents::DEFAULT_BUDGET_BYTES, value_parser = clap::value_parser!(u64).range(0..=64 * 1024 * 1024 * 1024))]
+    pub document_cache_bytes: u64,
 
     /// Seconds a request may take before it is answered with a timeout.
     #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -158,6 +184,21 @@ pub struct Config {
     /// Most subscriptions one WebSocket connection may hold at once.
     #[arg(long, env = "WS_MAX_SUBSCRIPTIONS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub ws_max_subscriptions: u64,
+
+    /// Most WebSocket connections this process holds at once; past it an
+    /// upgrade is answered 503.
+    #[arg(long, env = "WS_MAX_CONNECTIONS", default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub ws_max_connections: u64,
+
+    /// Most WebSocket connections from one client address; past it an
+    /// upgrade is answered 429.
+    #[arg(long, env = "WS_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub ws_max_connections_per_client: u64,
+
+    /// Most subscriptions all WebSocket connections of this process hold
+    /// together (each holds bounded buffers, so this bounds their memory).
+    #[arg(long, env = "WS_MAX_TOTAL_SUBSCRIPTIONS", default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub ws_max_total_subscriptions: u64,
 
     /// Largest WebSocket message accepted, in bytes.
     #[arg(long, env = "WS_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024, value_parser = clap::value_parser!(u64).range(1024..=16 * 1024 * 1024))]
@@ -190,6 +231,17 @@ impl Config {
             keepalive: Duration::from_secs(self.ws_keepalive_secs),
             max_subscriptions: self.ws_max_subscriptions as usize,
             max_message_bytes: self.ws_max_message_bytes as usize,
+            max_connections: self.ws_max_connections as usize,
+            max_connections_per_client: self.ws_max_connections_per_client as usize,
+            max_total_subscriptions: self.ws_max_total_subscriptions as usize,
+        }
+    }
+
+    pub fn request_limits(&self) -> crate::graphql::pipeline::RequestLimits {
+        crate::graphql::pipeline::RequestLimits {
+            max_tokens: self.max_document_tokens as usize,
+            max_cost: self.max_query_complexity,
+            max_batch: self.max_batch_operations as usize,
         }
     }
 

@@ -9,17 +9,16 @@ use sea_orm::DatabaseConnection;
 use secrecy::ExposeSecret as _;
 use tokio::net::TcpListener;
 
-use crate::auth::token::Tokens;
+use crate::auth::token::{Deployment, Tokens};
 use crate::config::Config;
 use crate::events::EventBus;
+use crate::graphql::documents::DocumentCache;
+use crate::graphql::pipeline::Pipeline;
 use crate::graphql::{self, Limits, Services};
 use crate::http::{self, AppState};
 use crate::jobs::worker::Worker;
 use crate::metrics::Metrics;
 use crate::{db, domain, seed};
-
-/// How many distinct query documents the persisted-query cache keeps.
-const PERSISTED_QUERIES: usize = 2_000;
 
 pub struct App {
     listener: TcpListener,
@@ -66,7 +65,24 @@ impl App {
                 secret
             }
         };
-        let tokens = Arc::new(Tokens::new(secret.as_bytes(), config.token_ttl()));
+        let deployment = match &config.token_issuer {
+            Some(issuer) => issuer.clone(),
+            None => domain::settings::deployment_id(&db)
+                .await
+                .map_err(|error| anyhow::anyhow!("cannot read the deployment id: {error:?}"))?,
+        };
+        let deployment = Deployment {
+            audience: config
+                .token_audience
+                .clone()
+                .unwrap_or_else(|| deployment.clone()),
+            issuer: deployment,
+        };
+        let tokens = Arc::new(Tokens::new(
+            secret.as_bytes(),
+            config.token_ttl(),
+            deployment,
+        ));
 
         let events = EventBus::for_database(&config.database.database_url, &db)
             .await
@@ -78,7 +94,6 @@ impl App {
                 std::time::Duration::from_millis(config.worker_poll_ms),
             )
         });
-        let persisted = graphql::PersistedQueries::new(PERSISTED_QUERIES);
         let schema = graphql::build_schema(
             Services {
                 db: request_db.clone(),
@@ -87,12 +102,16 @@ impl App {
             },
             Limits {
                 max_depth: config.max_query_depth as usize,
-                max_complexity: config.max_query_complexity as usize,
             },
         );
-        let state = AppState {
+        let pipeline = Pipeline::new(
             schema,
-            persisted,
+            DocumentCache::new(config.document_cache_bytes),
+            config.request_limits(),
+        );
+        let state = AppState {
+            pipeline,
+            ws_connections: Default::default(),
             metrics,
             ws_limits: config.ws_limits(),
             db: request_db,
@@ -142,13 +161,17 @@ impl App {
                 let _ = stopped.wait_for(|stop| *stop).await;
             }))
         });
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move {
-                signal.await;
-                let _ = stop.send(true);
-            })
-            .await
-            .context("the server stopped with an error")?;
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            signal.await;
+            let _ = stop.send(true);
+        })
+        .await
+        .context("the server stopped with an error")?;
         if let Some(worker) = worker {
             let _ = worker.await;
         }

@@ -1,7 +1,9 @@
-//! Bearer tokens: HS256 JWTs whose subject is the user's id.
+//! Bearer tokens: HS256 JWTs whose subject is the user's id, bound to one
+//! deployment by their issuer and audience.
 //!
 //! Stateless on purpose: any instance that shares the secret (given, or kept
-//! in the database) accepts any other's tokens without a lookup.
+//! in the database) and the deployment's issuer accepts any other's tokens
+//! without a lookup.
 
 use std::time::Duration;
 
@@ -9,11 +11,18 @@ use chrono::Utc;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+/// Seconds of clock difference tolerated between instances: enough for
+/// servers with synchronized clocks, without stretching every token's life.
+const LEEWAY: u64 = 5;
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     /// The user's id.
     sub: String,
+    iss: String,
+    aud: String,
     iat: i64,
+    nbf: i64,
     exp: i64,
 }
 
@@ -27,26 +36,36 @@ pub enum TokenError {
     Invalid,
 }
 
+/// Who tokens are from and for.
+#[derive(Clone, Debug)]
+pub struct Deployment {
+    pub issuer: String,
+    pub audience: String,
+}
+
 /// Signs and checks tokens with one secret.
 #[derive(Clone)]
 pub struct Tokens {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    deployment: Deployment,
     ttl: Duration,
 }
 
 impl Tokens {
-    pub fn new(secret: &[u8], ttl: Duration) -> Self {
+    pub fn new(secret: &[u8], ttl: Duration, deployment: Deployment) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
-        // All instances run on servers with synchronized clocks; a few
-        // seconds cover the rest without stretching every token's life.
-        validation.leeway = 5;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.leeway = LEEWAY;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud", "nbf"]);
+        validation.set_issuer(&[&deployment.issuer]);
+        validation.set_audience(&[&deployment.audience]);
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            deployment,
             ttl,
         }
     }
@@ -58,11 +77,15 @@ impl Tokens {
         self.issue_with_times(user_id, now, now.saturating_add(ttl))
     }
 
-    /// A token with explicit times; tests use it for expired tokens.
+    /// A token with explicit times (not before = issued at); tests use it
+    /// for expired and not-yet-valid tokens.
     pub fn issue_with_times(&self, user_id: i64, issued_at: i64, expires_at: i64) -> String {
         let claims = Claims {
             sub: user_id.to_string(),
+            iss: self.deployment.issuer.clone(),
+            aud: self.deployment.audience.clone(),
             iat: issued_at,
+            nbf: issued_at,
             exp: expires_at,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
@@ -71,12 +94,31 @@ impl Tokens {
 
     /// The user id a valid token names.
     pub fn verify(&self, token: &str) -> Result<i64, TokenError> {
+        self.verify_until(token).map(|(user_id, _)| user_id)
+    }
+
+    /// The user id a valid token names, and when it expires (Unix seconds).
+    ///
+    /// Beyond the signature, expiry, `nbf`, issuer and audience (checked by
+    /// jsonwebtoken): a token issued in the future, or one that lives longer
+    /// than this deployment's token lifetime, was not made by it.
+    pub fn verify_until(&self, token: &str) -> Result<(i64, i64), TokenError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|error| match error.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
                 _ => TokenError::Invalid,
             })?;
-        data.claims.sub.parse().map_err(|_| TokenError::Invalid)
+        let claims = data.claims;
+        let now = Utc::now().timestamp();
+        let leeway = LEEWAY as i64;
+        let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
+        if claims.iat > now.saturating_add(leeway)
+            || claims.exp.saturating_sub(claims.iat) > ttl.saturating_add(leeway)
+        {
+            return Err(TokenError::Invalid);
+        }
+        let user_id = claims.sub.parse().map_err(|_| TokenError::Invalid)?;
+        Ok((user_id, claims.exp))
     }
 }
 
@@ -84,8 +126,19 @@ impl Tokens {
 mod tests {
     use super::*;
 
+    fn deployment(name: &str) -> Deployment {
+        Deployment {
+            issuer: name.to_owned(),
+            audience: name.to_owned(),
+        }
+    }
+
     fn tokens() -> Tokens {
-        Tokens::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(60))
+        Tokens::new(
+            b"0123456789abcdef0123456789abcdef",
+            Duration::from_secs(60),
+            deployment("here"),
+        )
     }
 
     #[test]
@@ -108,7 +161,43 @@ mod tests {
         let other = Tokens::new(
             b"another secret of at least 32 bytes!",
             Duration::from_secs(60),
+            deployment("here"),
         );
         assert_eq!(tokens.verify(&other.issue(1)), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn tokens_of_another_deployment_are_refused() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let there = Tokens::new(secret, Duration::from_secs(60), deployment("there"));
+        assert_eq!(tokens().verify(&there.issue(1)), Err(TokenError::Invalid));
+        let audience_only = Tokens::new(
+            secret,
+            Duration::from_secs(60),
+            Deployment {
+                issuer: "here".to_owned(),
+                audience: "elsewhere".to_owned(),
+            },
+        );
+        assert_eq!(
+            tokens().verify(&audience_only.issue(1)),
+            Err(TokenError::Invalid)
+        );
+    }
+
+    #[test]
+    fn future_and_overlong_tokens_are_refused() {
+        let tokens = tokens();
+        let now = Utc::now().timestamp();
+        // Not valid before a minute from now (nbf = iat in the future).
+        assert_eq!(
+            tokens.verify(&tokens.issue_with_times(1, now + 60, now + 100)),
+            Err(TokenError::Invalid)
+        );
+        // Valid now, but for longer than the 60 s lifetime.
+        assert_eq!(
+            tokens.verify(&tokens.issue_with_times(1, now, now + 3600)),
+            Err(TokenError::Invalid)
+        );
     }
 }

@@ -126,7 +126,6 @@ impl Article {
     }
 
     /// The article's comments, newest first.
-    #[graphql(complexity = "super::page_complexity(first, child_complexity)")]
     async fn comments(
         &self,
         ctx: &Context<'_>,
@@ -196,7 +195,6 @@ impl ArticleQuery {
             .map(Article::new))
     }
 
-    #[graphql(complexity = "super::page_complexity(first, child_complexity)")]
     async fn articles(
         &self,
         ctx: &Context<'_>,
@@ -225,7 +223,6 @@ impl ArticleQuery {
     }
 
     /// Articles by the users the caller follows. UNAUTHENTICATED when anonymous.
-    #[graphql(complexity = "super::page_complexity(first, child_complexity)")]
     async fn feed(
         &self,
         ctx: &Context<'_>,

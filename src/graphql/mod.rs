@@ -3,8 +3,11 @@
 
 pub mod articles;
 pub mod batching;
+pub mod bounds;
 pub mod comments;
 pub mod connection;
+pub mod cost;
+pub mod documents;
 pub mod error;
 mod event_stream;
 pub mod ids;
@@ -52,11 +55,10 @@ pub struct SubscriptionRoot(
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
-/// Query limits; the defaults fit the contract's deepest reasonable queries.
+/// Query limits the schema itself enforces (the rest are `pipeline`'s).
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub max_depth: usize,
-    pub max_complexity: usize,
 }
 
 /// What every resolver can reach through `ctx.data_unchecked`.
@@ -66,18 +68,11 @@ pub struct Services {
     pub events: crate::events::EventBus,
 }
 
-/// Apollo automatic persisted queries: query documents by SHA-256 hash, so
-/// a mobile client can send a hash instead of the text. Kept per process; a
-/// client that reaches an instance without its query is told
-/// PERSISTED_QUERY_NOT_FOUND and sends the text once, as the protocol says.
-pub type PersistedQueries = async_graphql::extensions::apollo_persisted_queries::LruCacheStorage;
-
 /// The schema, without extensions: what they would do is in `pipeline`.
 pub fn build_schema(services: Services, limits: Limits) -> AppSchema {
     schema_builder()
         .data(services)
         .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity)
         .finish()
 }
 
@@ -93,14 +88,4 @@ fn schema_builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, Sub
 /// `schema.graphql` holds it.
 pub fn sdl() -> String {
     schema_builder().finish().sdl()
-}
-
-/// A connection's complexity: what each item selects, times the page size
-/// asked for (20 when left out), so `first: 100` nested three deep is
-/// refused while the contract's deepest reasonable queries pass.
-fn page_complexity(first: Option<i32>, child_complexity: usize) -> usize {
-    let first = first.map_or(crate::domain::pagination::DEFAULT_PAGE as usize, |n| {
-        n.max(0) as usize
-    });
-    1 + first.max(1) * child_complexity
 }

@@ -94,7 +94,6 @@ pub struct NotificationQuery;
 #[Object]
 impl NotificationQuery {
     /// The caller's notifications. UNAUTHENTICATED when anonymous.
-    #[graphql(complexity = "super::page_complexity(first, child_complexity)")]
     async fn notifications(
         &self,
         ctx: &Context<'_>,

@@ -13,17 +13,17 @@
 
 use std::sync::Arc;
 
-use async_graphql::extensions::apollo_persisted_queries::CacheStorage as _;
 use async_graphql::futures_util::StreamExt as _;
 use async_graphql::futures_util::future::join_all;
 use async_graphql::futures_util::stream::{self, BoxStream};
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError};
 use sea_orm::DatabaseConnection;
-use sha2::{Digest as _, Sha256};
 
+use super::cost::{CostModel, Refusal};
+use super::documents::{DocumentCache, sha256};
 use super::error::{self, classify_all, with_code};
-use super::{AppSchema, PersistedQueries, Viewer, batching, loaders};
+use super::{AppSchema, Viewer, batching, bounds, loaders};
 use crate::db::Reads;
 use crate::metrics::Metrics;
 
@@ -35,65 +35,332 @@ pub struct Scope {
     pub viewer: Viewer,
 }
 
-/// Runs one request, or a batch of them side by side, with their DataLoader
-/// batches driven (see `batching`).
-///
-/// The operations are parsed first: when every one is a query, all their
-/// reads share one connection (`Reads::for_query`; see there why mutations
-/// may not).
-pub async fn execute_batch(
-    schema: &AppSchema,
-    persisted: &PersistedQueries,
-    batch: BatchRequest,
-    scope: Scope,
-) -> BatchResponse {
-    let (single, requests) = match batch {
-        BatchRequest::Single(request) => (true, vec![request]),
-        BatchRequest::Batch(requests) => (false, requests),
-    };
-    let mut prepared = Vec::with_capacity(requests.len());
-    for request in requests {
-        prepared.push(prepare(persisted, request).await);
-    }
-    let only_queries = prepared.iter_mut().all(|request| match request {
-        Ok(request) => {
-            let name = request.operation_name.clone();
-            let document = request.parsed_query().ok();
-            document.and_then(|document| operation_type(document, name.as_deref()))
-                == Some(OperationType::Query)
+/// What any request may ask for, from the configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestLimits {
+    /// Tokens in one document (`bounds`).
+    pub max_tokens: usize,
+    /// The cost of a request, a batch's operations together (`cost`).
+    pub max_cost: u64,
+    /// Operations in one batch.
+    pub max_batch: usize,
+}
+
+/// The schema and what stands before it: bounds, the parse cache, costing.
+#[derive(Clone)]
+pub struct Pipeline {
+    pub schema: AppSchema,
+    pub documents: DocumentCache,
+    cost: Arc<CostModel>,
+    pub limits: RequestLimits,
+}
+
+/// A request ready to run, and what to keep once it validated.
+struct Prepared {
+    request: Request,
+    /// A document parsed for this request, to keep in the cache when it
+    /// passes validation.
+    parsed: Option<(String, ExecutableDocument)>,
+}
+
+impl Pipeline {
+    pub fn new(schema: AppSchema, documents: DocumentCache, limits: RequestLimits) -> Self {
+        let cost = Arc::new(CostModel::from_sdl(&schema.sdl()));
+        Self {
+            schema,
+            documents,
+            cost,
+            limits,
         }
-        Err(_) => true,
-    });
-    let reads = if only_queries {
-        Reads::for_query(scope.db, scope.metrics)
-    } else {
-        Reads::pooled(scope.db)
-    };
-    let (loaders, batches) = loaders::for_request(reads.clone(), scope.viewer.id().ok().flatten());
-    let runs = prepared.into_iter().map(|request| {
-        let request = request.map(|request| {
-            request
-                .data(scope.viewer)
-                .data(loaders.clone())
-                .data(reads.clone())
+    }
+
+    /// Runs one request, or a batch of them side by side, with their
+    /// DataLoader batches driven (see `batching`).
+    ///
+    /// The operations are parsed first and costed together: a batch may
+    /// spend what one request may, no more. When every one is a query, all
+    /// their reads share one connection (`Reads::for_query`; see there why
+    /// mutations may not).
+    pub async fn execute_batch(&self, batch: BatchRequest, scope: Scope) -> BatchResponse {
+        let (single, requests) = match batch {
+            BatchRequest::Single(request) => (true, vec![request]),
+            BatchRequest::Batch(requests) => (false, requests),
+        };
+        if requests.len() > self.limits.max_batch {
+            let refusal = with_code(
+                ServerError::new(
+                    format!(
+                        "a batch holds at most {} operations; this one has {}",
+                        self.limits.max_batch,
+                        requests.len()
+                    ),
+                    None,
+                ),
+                error::GRAPHQL_VALIDATION_FAILED,
+            );
+            return BatchResponse::Single(Response::from_errors(vec![refusal]));
+        }
+        let mut prepared: Vec<_> = requests
+            .into_iter()
+            .map(|request| self.prepare(request))
+            .collect();
+        if let Err(refusal) = self.check_cost(&mut prepared) {
+            for entry in &mut prepared {
+                if entry.is_ok() {
+                    *entry = Err(refusal.clone());
+                }
+            }
+        }
+        let only_queries = prepared.iter_mut().all(|prepared| match prepared {
+            Ok(Prepared { request, .. }) => {
+                let name = request.operation_name.clone();
+                let document = request.parsed_query().ok();
+                document.and_then(|document| operation_type(document, name.as_deref()))
+                    == Some(OperationType::Query)
+            }
+            Err(_) => true,
         });
-        run(schema, request)
-    });
-    let mut responses = batching::drive(join_all(runs), batches).await;
-    if single {
-        BatchResponse::Single(responses.remove(0))
-    } else {
-        BatchResponse::Batch(responses)
+        let reads = if only_queries {
+            Reads::for_query(scope.db, scope.metrics)
+        } else {
+            Reads::pooled(scope.db)
+        };
+        let (loaders, batches) =
+            loaders::for_request(reads.clone(), scope.viewer.id().ok().flatten());
+        let runs = prepared.into_iter().map(|prepared| {
+            let prepared = prepared.map(|mut prepared| {
+                prepared.request = prepared
+                    .request
+                    .data(scope.viewer)
+                    .data(loaders.clone())
+                    .data(reads.clone());
+                prepared
+            });
+            self.run(prepared)
+        });
+        let mut responses = batching::drive(join_all(runs), batches).await;
+        if single {
+            BatchResponse::Single(responses.remove(0))
+        } else {
+            BatchResponse::Batch(responses)
+        }
+    }
+
+    /// A subscription (or any operation sent over a WebSocket) as a stream
+    /// of responses.
+    pub async fn execute_stream(&self, request: Request) -> BoxStream<'static, Response> {
+        let mut prepared = vec![self.prepare(request)];
+        if let Err(refusal) = self.check_cost(&mut prepared) {
+            prepared[0] = Err(refusal);
+        }
+        match prepared.remove(0) {
+            Ok(Prepared { request, parsed }) => {
+                let documents = self.documents.clone();
+                let mut parsed = parsed;
+                self.schema
+                    .execute_stream(request)
+                    .map(move |mut response| {
+                        classify_all(&mut response);
+                        if let Some((hash, document)) = parsed.take()
+                            && validated(&response)
+                        {
+                            documents.insert(hash, document);
+                        }
+                        response
+                    })
+                    .boxed()
+            }
+            Err(refusal) => {
+                stream::once(async move { Response::from_errors(vec![refusal]) }).boxed()
+            }
+        }
+    }
+
+    async fn run(&self, prepared: Result<Prepared, ServerError>) -> Response {
+        let mut response = match prepared {
+            Ok(Prepared { request, parsed }) => {
+                let mut response = self.schema.execute(request).await;
+                classify_all(&mut response);
+                if let Some((hash, document)) = parsed
+                    && validated(&response)
+                {
+                    self.documents.insert(hash, document);
+                }
+                return response;
+            }
+            Err(refusal) => Response::from_errors(vec![refusal]),
+        };
+        classify_all(&mut response);
+        response
+    }
+
+    /// Sums the cost of every request that is ready to run; past the limit,
+    /// none of them runs.
+    fn check_cost(
+        &self,
+        prepared: &mut [Result<Prepared, ServerError>],
+    ) -> Result<u64, ServerError> {
+        let limit = self.limits.max_cost;
+        let mut total = 0u64;
+        for entry in prepared.iter_mut() {
+            let Ok(Prepared { request, .. }) = entry else {
+                continue;
+            };
+            let operation_name = request.operation_name.clone();
+            let variables = request.variables.clone();
+            let Ok(document) = request.parsed_query() else {
+                continue;
+            };
+            let cost = self
+                .cost
+                .cost(document, operation_name.as_deref(), &variables, limit)
+                .map_err(|Refusal::TooDeep| {
+                    with_code(
+                        ServerError::new("fragments spread within fragments too deep", None),
+                        error::GRAPHQL_VALIDATION_FAILED,
+                    )
+                })?;
+            total = total.saturating_add(cost);
+        }
+        if total > limit {
+            let what = if prepared.len() > 1 {
+                "the batch"
+            } else {
+                "the query"
+            };
+            let shown = if total == u64::MAX {
+                "more than anyone may spend".to_owned()
+            } else {
+                total.to_string()
+            };
+            return Err(with_code(
+                ServerError::new(
+                    format!(
+                        "{what} costs {shown}; at most {limit} (each field 1, a page times its size, an id list times its length)"
+                    ),
+                    None,
+                ),
+                error::GRAPHQL_VALIDATION_FAILED,
+            ));
+        }
+        Ok(total)
+    }
+
+    /// The request with its document parsed: from the text, or from the
+    /// cache when the client sent only a hash (Apollo's
+    /// `extensions.persistedQuery`, version 1). An `Err` is the whole
+    /// answer.
+    fn prepare(&self, mut request: Request) -> Result<Prepared, ServerError> {
+        if let Some(extension) = request.extensions.remove("persistedQuery") {
+            let (version, hash) = persisted_query(&extension).ok_or_else(|| {
+                with_code(
+                    ServerError::new(
+                        "extensions.persistedQuery must be { version: 1, sha256Hash: String }",
+                        None,
+                    ),
+                    error::BAD_USER_INPUT,
+                )
+            })?;
+            if version != 1 {
+                return Err(with_code(
+                    ServerError::new(
+                        format!("persisted query version {version} is not supported; use 1"),
+                        None,
+                    ),
+                    error::BAD_USER_INPUT,
+                ));
+            }
+            if request.query.is_empty() {
+                bounds::check_variables(&request.variables)?;
+                let document = self.documents.get(&hash).ok_or_else(|| {
+                    with_code(
+                        ServerError::new("PersistedQueryNotFound", None),
+                        error::PERSISTED_QUERY_NOT_FOUND,
+                    )
+                })?;
+                request.set_parsed_query(document);
+                return Ok(Prepared {
+                    request,
+                    parsed: None,
+                });
+            }
+            if sha256(&request.query) != hash {
+                return Err(with_code(
+                    ServerError::new("provided sha does not match query", None),
+                    error::BAD_USER_INPUT,
+                ));
+            }
+            return self.parse_once(request, hash);
+        }
+        let hash = sha256(&request.query);
+        self.parse_once(request, hash)
+    }
+
+    /// Takes the document parsed the last time the same text came, or
+    /// checks the text against the bounds and parses it.
+    ///
+    /// # Implementation notes
+    /// Clients send the same few documents over and over, and parsing one (a
+    /// pest grammar) took 6 % of the server's CPU on the token homepage; a
+    /// SHA-256 and a clone of the cached tree cost a fraction of that. A
+    /// text sent in full is thereby also known by its hash alone afterwards,
+    /// which is what a persisted-query client would register anyway.
+    fn parse_once(&self, mut request: Request, hash: String) -> Result<Prepared, ServerError> {
+        bounds::check_variables(&request.variables)?;
+        if let Some(document) = self.documents.get(&hash) {
+            request.set_parsed_query(document);
+            return Ok(Prepared {
+                request,
+                parsed: None,
+            });
+        }
+        bounds::check_text(&request.query, self.limits.max_tokens)?;
+        let document = request
+            .parsed_query()
+            .map_err(|error| with_code(error, error::GRAPHQL_PARSE_FAILED))?
+            .clone();
+        Ok(Prepared {
+            request,
+            parsed: Some((hash, document)),
+        })
+    }
+
+    /// The type of the operation a request would run, without running it:
+    /// its document from the cache (by hash or text) or parsed within the
+    /// bounds (the parse stays in the request for execution). `None` when
+    /// there is none; execution then says why.
+    pub fn operation_type_of(&self, request: &mut Request) -> Option<OperationType> {
+        let operation_name = request.operation_name.clone();
+        let operation_name = operation_name.as_deref();
+        if request.query.is_empty() {
+            let hash = request
+                .extensions
+                .get("persistedQuery")
+                .and_then(persisted_hash)?;
+            return operation_type(&self.documents.get(hash)?, operation_name);
+        }
+        if let Some(document) = self.documents.get(&sha256(&request.query)) {
+            return operation_type(&document, operation_name);
+        }
+        bounds::check_text(&request.query, self.limits.max_tokens).ok()?;
+        operation_type(request.parsed_query().ok()?, operation_name)
     }
 }
 
-async fn run(schema: &AppSchema, request: Result<Request, ServerError>) -> Response {
-    let mut response = match request {
-        Ok(request) => schema.execute(request).await,
-        Err(refusal) => Response::from_errors(vec![refusal]),
-    };
-    classify_all(&mut response);
-    response
+/// Whether a response got past validation, so its document may be kept:
+/// refusals before execution have no path and the codes below.
+fn validated(response: &Response) -> bool {
+    !response.errors.iter().any(|error| {
+        error.path.is_empty()
+            && error
+                .extensions
+                .as_ref()
+                .and_then(|extensions| extensions.get("code"))
+                .is_some_and(|code| {
+                    *code == async_graphql::Value::from(error::GRAPHQL_VALIDATION_FAILED)
+                        || *code == async_graphql::Value::from(error::GRAPHQL_PARSE_FAILED)
+                })
+    })
 }
 
 /// The type of the operation `document` runs for `operation_name` (the one
@@ -108,109 +375,6 @@ pub(crate) fn operation_type(
         (DocumentOperations::Multiple(operations), None) => operations.values().next(),
     };
     chosen.map(|operation| operation.node.ty)
-}
-
-/// A subscription (or any operation sent over a WebSocket) as a stream of
-/// responses.
-pub async fn execute_stream(
-    schema: &AppSchema,
-    persisted: &PersistedQueries,
-    request: Request,
-) -> BoxStream<'static, Response> {
-    match prepare(persisted, request).await {
-        Ok(request) => schema
-            .execute_stream(request)
-            .map(|mut response| {
-                classify_all(&mut response);
-                response
-            })
-            .boxed(),
-        Err(refusal) => stream::once(async move { Response::from_errors(vec![refusal]) }).boxed(),
-    }
-}
-
-/// The request with its document parsed: from the text, or from the
-/// persisted-query cache when the client sent only a hash (Apollo's
-/// `extensions.persistedQuery`, version 1). An `Err` is the whole answer.
-async fn prepare(
-    persisted: &PersistedQueries,
-    mut request: Request,
-) -> Result<Request, ServerError> {
-    if let Some(extension) = request.extensions.remove("persistedQuery") {
-        let (version, hash) = persisted_query(&extension).ok_or_else(|| {
-            with_code(
-                ServerError::new(
-                    "extensions.persistedQuery must be { version: 1, sha256Hash: String }",
-                    None,
-                ),
-                error::BAD_USER_INPUT,
-            )
-        })?;
-        if version != 1 {
-            return Err(with_code(
-                ServerError::new(
-                    format!("persisted query version {version} is not supported; use 1"),
-                    None,
-                ),
-                error::BAD_USER_INPUT,
-            ));
-        }
-        if request.query.is_empty() {
-            let document = persisted.get(hash).await.ok_or_else(|| {
-                with_code(
-                    ServerError::new("PersistedQueryNotFound", None),
-                    error::PERSISTED_QUERY_NOT_FOUND,
-                )
-            })?;
-            request.set_parsed_query(document);
-            return Ok(request);
-        }
-        if sha256(&request.query) != hash {
-            return Err(with_code(
-                ServerError::new("provided sha does not match query", None),
-                error::BAD_USER_INPUT,
-            ));
-        }
-        return parse_once(persisted, request, hash).await;
-    }
-    let hash = sha256(&request.query);
-    parse_once(persisted, request, hash).await
-}
-
-/// Parses the request's text, or takes the document parsed the last time
-/// the same text came (the persisted-query cache, keyed by the text's
-/// SHA-256 as Apollo's hashes are).
-///
-/// # Implementation notes
-/// Clients send the same few documents over and over, and parsing one (a
-/// pest grammar) took 6 % of the server's CPU on the token homepage; a
-/// SHA-256 and a clone of the cached tree cost a fraction of that. A text
-/// sent in full is thereby also known by its hash alone afterwards, which
-/// is what a persisted-query client would register anyway.
-async fn parse_once(
-    persisted: &PersistedQueries,
-    mut request: Request,
-    hash: String,
-) -> Result<Request, ServerError> {
-    if let Some(document) = persisted.get(hash.clone()).await {
-        request.set_parsed_query(document);
-        return Ok(request);
-    }
-    let document = parse(&mut request)?.clone();
-    persisted.set(hash, document).await;
-    Ok(request)
-}
-
-fn sha256(text: &str) -> String {
-    format!("{:x}", Sha256::digest(text.as_bytes()))
-}
-
-fn parse(
-    request: &mut Request,
-) -> Result<&async_graphql::parser::types::ExecutableDocument, ServerError> {
-    request
-        .parsed_query()
-        .map_err(|error| with_code(error, error::GRAPHQL_PARSE_FAILED))
 }
 
 fn persisted_query(extension: &async_graphql::Value) -> Option<(i64, String)> {

@@ -115,7 +115,6 @@ impl User {
     }
 
     /// Who follows this user, most recent first.
-    #[graphql(complexity = "super::page_complexity(first, child_complexity)")]
     async fn followers(
         &self,
         ctx: &Context<'_>,
@@ -134,7 +133,6 @@ impl User {
     }
 
     /// Whom this user follows, most recent first.
-    #[graphql(complexity = "super::page_complexity(first, child_complexity)")]
     async fn following(
         &self,
         ctx: &Context<'_>,
@@ -153,7 +151,6 @@ impl User {
     }
 
     /// Articles this user wrote.
-    #[graphql(complexity = "super::page_complexity(first, child_complexity)")]
     async fn articles(
         &self,
         ctx: &Context<'_>,
@@ -172,7 +169,6 @@ impl User {
     }
 
     /// Articles this user favorited, most recently favorited first.
-    #[graphql(complexity = "super::page_complexity(first, child_complexity)")]
     async fn favorites(
         &self,
         ctx: &Context<'_>,

@@ -28,19 +28,25 @@ impl Viewer {
     /// No header, or an empty one, is anonymous; anything else that is not a
     /// valid token is refused, never silently anonymous.
     pub fn from_authorization(value: Option<&str>, tokens: &Tokens) -> Self {
+        Self::from_authorization_until(value, tokens).0
+    }
+
+    /// The viewer, and when its token expires (Unix seconds) if it sent one
+    /// that was accepted: a WebSocket ends its rights then.
+    pub fn from_authorization_until(value: Option<&str>, tokens: &Tokens) -> (Self, Option<i64>) {
         let value = value.map(str::trim).unwrap_or_default();
         if value.is_empty() {
-            return Viewer::Anonymous;
+            return (Viewer::Anonymous, None);
         }
         let token = value.split_once(' ').and_then(|(scheme, token)| {
             let scheme_ok =
                 scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token");
             scheme_ok.then(|| token.trim())
         });
-        match token.map(|token| tokens.verify(token)) {
-            Some(Ok(user_id)) => Viewer::User(user_id),
-            Some(Err(error)) => Viewer::Refused(error),
-            None => Viewer::Refused(TokenError::Invalid),
+        match token.map(|token| tokens.verify_until(token)) {
+            Some(Ok((user_id, expires_at))) => (Viewer::User(user_id), Some(expires_at)),
+            Some(Err(error)) => (Viewer::Refused(error), None),
+            None => (Viewer::Refused(TokenError::Invalid), None),
         }
     }
 

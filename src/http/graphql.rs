@@ -2,10 +2,12 @@
 //! by GET is 405, as the GraphQL-over-HTTP spec says, so a link or a prefetch
 //! can never change data). Batches (a JSON array) work on POST.
 
-use async_graphql::extensions::apollo_persisted_queries::CacheStorage as _;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, ParseRequestError};
 use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::ConnectInfo;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequest as _, FromRequestParts as _, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -34,8 +36,12 @@ pub(super) async fn get(
         .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"websocket"));
     if wants_websocket {
         let (mut parts, _) = request.into_parts();
+        let client = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::from([127, 0, 0, 1]), |info| info.0.ip());
         return match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
-            Ok(ws) => super::websocket::upgrade(state, ws),
+            Ok(ws) => super::websocket::upgrade(state, ws, client),
             Err(rejection) => rejection.into_response(),
         };
     }
@@ -51,7 +57,7 @@ pub(super) async fn get(
     };
     let mut refused = false;
     for request in requests {
-        refused |= is_mutation(&state, request).await;
+        refused |= is_mutation(&state, request);
     }
     if refused {
         let mut response = error_response(
@@ -83,33 +89,16 @@ async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> 
         metrics: state.metrics.clone(),
         viewer,
     };
-    let responses = pipeline::execute_batch(&state.schema, &state.persisted, batch, scope).await;
+    let responses = state.pipeline.execute_batch(batch, scope).await;
     GraphQLResponse::from(responses).into_response()
 }
 
 /// Whether a request's chosen operation is a mutation. A document that does
-/// not parse is not one: executing it reports the parse error. A persisted
-/// query sent by hash alone is looked up first, so a hash cannot smuggle a
-/// mutation through GET. A parsed text stays in the request, so execution
-/// does not parse it again.
-async fn is_mutation(state: &AppState, request: &mut async_graphql::Request) -> bool {
-    let operation_name = request.operation_name.clone();
-    let stored;
-    let document = if request.query.is_empty() {
-        let hash = request
-            .extensions
-            .get("persistedQuery")
-            .and_then(pipeline::persisted_hash);
-        stored = match hash {
-            Some(hash) => state.persisted.get(hash.to_owned()).await,
-            None => None,
-        };
-        stored.as_ref()
-    } else {
-        request.parsed_query().ok()
-    };
-    document.and_then(|document| pipeline::operation_type(document, operation_name.as_deref()))
-        == Some(OperationType::Mutation)
+/// not parse (or does not fit the bounds) is not one: executing it reports
+/// why. A persisted query sent by hash alone is looked up first, so a hash
+/// cannot smuggle a mutation through GET.
+fn is_mutation(state: &AppState, request: &mut async_graphql::Request) -> bool {
+    state.pipeline.operation_type_of(request) == Some(OperationType::Mutation)
 }
 
 /// A GraphQL-shaped error outside of execution (bad body, panic, 405).

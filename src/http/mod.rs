@@ -23,19 +23,20 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::token::Tokens;
 use crate::config::Config;
-use crate::graphql::AppSchema;
+use crate::graphql::pipeline::Pipeline;
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
-    pub schema: AppSchema,
+    pub pipeline: Pipeline,
     /// The pool that serves requests (its statements are counted).
     pub db: DatabaseConnection,
     /// The same pool, uncounted: health checks and metrics themselves.
     pub ops_db: DatabaseConnection,
-    pub persisted: crate::graphql::PersistedQueries,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub ws_limits: WsLimits,
+    /// The WebSocket connections open now, in all and per client address.
+    pub ws_connections: Arc<websocket::Connections>,
     pub tokens: Arc<Tokens>,
 }
 

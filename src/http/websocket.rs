@@ -8,9 +8,13 @@
 //! pings, and has no limit on subscriptions per connection.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::http::StatusCode;
 use axum::response::Response;
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde::Deserialize;
@@ -40,6 +44,100 @@ pub struct WsLimits {
     pub keepalive: Duration,
     pub max_subscriptions: usize,
     pub max_message_bytes: usize,
+    pub max_connections: usize,
+    pub max_connections_per_client: usize,
+    pub max_total_subscriptions: usize,
+}
+
+/// The connections (and subscriptions) open now: what the caps count.
+#[derive(Debug, Default)]
+pub struct Connections {
+    per_client: Mutex<HashMap<IpAddr, usize>>,
+    total: AtomicUsize,
+    subscriptions: AtomicUsize,
+}
+
+impl Connections {
+    /// A place for one more connection from `client`, held until the guard
+    /// drops; `Err` is the answer to the upgrade (503 when the process is
+    /// full, 429 when this client is).
+    fn admit(
+        self: &Arc<Self>,
+        client: IpAddr,
+        limits: &WsLimits,
+    ) -> Result<ConnectionGuard, Refused> {
+        let mut per_client = self.per_client.lock().expect("BUG: poisoned");
+        if self.total.load(Ordering::Relaxed) >= limits.max_connections {
+            return Err(Refused::Full);
+        }
+        let count = per_client.entry(client).or_insert(0);
+        if *count >= limits.max_connections_per_client {
+            return Err(Refused::ClientFull);
+        }
+        *count += 1;
+        self.total.fetch_add(1, Ordering::Relaxed);
+        Ok(ConnectionGuard {
+            connections: self.clone(),
+            client,
+        })
+    }
+
+    /// A place for one more subscription, held while it runs.
+    fn subscribe(self: &Arc<Self>, limits: &WsLimits) -> Option<SubscriptionGuard> {
+        let taken = self.subscriptions.fetch_add(1, Ordering::Relaxed);
+        let guard = SubscriptionGuard(self.clone());
+        (taken < limits.max_total_subscriptions).then_some(guard)
+    }
+}
+
+/// Why an upgrade is refused.
+enum Refused {
+    /// The process holds as many connections as it may.
+    Full,
+    /// This client address does.
+    ClientFull,
+}
+
+impl Refused {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            Refused::Full => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "this server holds as many WebSocket connections as it may; try again later",
+            ),
+            Refused::ClientFull => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many WebSocket connections from this address",
+            ),
+        };
+        super::graphql::error_response(status, message, "RATE_LIMITED")
+    }
+}
+
+struct ConnectionGuard {
+    connections: Arc<Connections>,
+    client: IpAddr,
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        let mut per_client = self.connections.per_client.lock().expect("BUG: poisoned");
+        if let Some(count) = per_client.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                per_client.remove(&self.client);
+            }
+        }
+        self.connections.total.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+struct SubscriptionGuard(Arc<Connections>);
+
+impl Drop for SubscriptionGuard {
+    fn drop(&mut self) {
+        self.0.subscriptions.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,8 +148,12 @@ enum Protocol {
     Legacy,
 }
 
-pub(super) fn upgrade(state: AppState, ws: WebSocketUpgrade) -> Response {
+pub(super) fn upgrade(state: AppState, ws: WebSocketUpgrade, client: IpAddr) -> Response {
     let limits = state.ws_limits;
+    let guard = match state.ws_connections.admit(client, &limits) {
+        Ok(guard) => guard,
+        Err(refusal) => return refusal.into_response(),
+    };
     let ws = ws
         .protocols(PROTOCOLS)
         .max_message_size(limits.max_message_bytes)
@@ -64,7 +166,10 @@ pub(super) fn upgrade(state: AppState, ws: WebSocketUpgrade) -> Response {
         Some(b"graphql-ws") => Protocol::Legacy,
         _ => Protocol::Transport,
     };
-    ws.on_upgrade(move |socket| Connection::new(state, protocol).run(socket))
+    ws.on_upgrade(move |socket| async move {
+        Connection::new(state, protocol).run(socket).await;
+        drop(guard);
+    })
 }
 
 #[derive(Deserialize)]
@@ -103,6 +208,9 @@ struct Connection {
     outgoing: mpsc::Sender<Message>,
     outgoing_rx: Option<mpsc::Receiver<Message>>,
     viewer: Option<Viewer>,
+    /// When the token sent at `connection_init` expires (Unix seconds):
+    /// the connection is closed with 4403 then.
+    expires_at: Option<i64>,
     subscriptions: HashMap<String, JoinHandle<()>>,
     /// Answers to the message being handled, sent by the loop itself: the
     /// loop also drains `outgoing`, so waiting on it here could deadlock.
@@ -118,6 +226,7 @@ impl Connection {
             outgoing,
             outgoing_rx: Some(outgoing_rx),
             viewer: None,
+            expires_at: None,
             subscriptions: HashMap::new(),
             replies: Vec::new(),
         }
@@ -134,6 +243,7 @@ impl Connection {
         keepalive.reset();
 
         let close = loop {
+            let expiry = self.expires_at.map(until);
             tokio::select! {
                 message = incoming.next() => match message {
                     Some(Ok(Message::Text(text))) => {
@@ -157,6 +267,9 @@ impl Connection {
                     if sink.send(message).await.is_err() {
                         break None;
                     }
+                }
+                () = sleep_or_never(expiry) => {
+                    break Some(Close(4403, "Forbidden: the token has expired"));
                 }
                 () = &mut init_deadline, if self.viewer.is_none() => {
                     break Some(Close(4408, "Connection initialisation timeout"));
@@ -245,7 +358,8 @@ impl Connection {
                     }
                 })
         });
-        let viewer = Viewer::from_authorization(authorization.as_deref(), &self.state.tokens);
+        let (viewer, expires_at) =
+            Viewer::from_authorization_until(authorization.as_deref(), &self.state.tokens);
         if let Viewer::Refused(error) = viewer {
             if self.protocol == Protocol::Legacy {
                 self.send(json!({ "type": "connection_error", "payload": { "message": error.to_string() } }))
@@ -253,6 +367,7 @@ impl Connection {
             return Err(Close(4403, "Forbidden"));
         }
         self.viewer = Some(viewer);
+        self.expires_at = expires_at;
         self.send(json!({ "type": "connection_ack" }));
         Ok(())
     }
@@ -265,30 +380,40 @@ impl Connection {
         if self.subscriptions.contains_key(&id) {
             return Err(Close(4409, "Subscriber for this id already exists"));
         }
-        if self.subscriptions.len() >= self.state.ws_limits.max_subscriptions {
-            let refusal = json!([{
-                "message": format!(
-                    "at most {} subscriptions per connection",
-                    self.state.ws_limits.max_subscriptions
-                ),
-                "extensions": { "code": "RATE_LIMITED" },
-            }]);
-            self.send(json!({ "type": "error", "id": id, "payload": refusal }));
-            return Ok(());
-        }
+        let limits = self.state.ws_limits;
+        let place = if self.subscriptions.len() >= limits.max_subscriptions {
+            Err(format!(
+                "at most {} subscriptions per connection",
+                limits.max_subscriptions
+            ))
+        } else {
+            self.state
+                .ws_connections
+                .subscribe(&limits)
+                .ok_or_else(|| "this server holds as many subscriptions as it may".to_owned())
+        };
+        let place = match place {
+            Ok(place) => place,
+            Err(message) => {
+                let refusal =
+                    json!([{ "message": message, "extensions": { "code": "RATE_LIMITED" } }]);
+                self.send(json!({ "type": "error", "id": id, "payload": refusal }));
+                return Ok(());
+            }
+        };
 
         // A subscription lives as long as the client listens: its reads
         // take the pool's connections one statement at a time.
         let reads = Reads::pooled(self.state.db.clone());
         let (loaders, batches) = loaders::for_request(reads.clone(), viewer.id().ok().flatten());
         let request = request.data(viewer).data(loaders).data(reads);
-        let (schema, persisted) = (self.state.schema.clone(), self.state.persisted.clone());
+        let pipeline = self.state.pipeline.clone();
         let outgoing = self.outgoing.clone();
         let protocol = self.protocol;
         let task_id = id.clone();
         let task = tokio::spawn(async move {
-            let mut responses =
-                crate::graphql::pipeline::execute_stream(&schema, &persisted, request).await;
+            let _place = place;
+            let mut responses = pipeline.execute_stream(request).await;
             let mut first = true;
             // Each response (a subscription's event) is resolved with its
             // batches driven as over HTTP.
@@ -324,6 +449,20 @@ impl Connection {
 
     fn send(&mut self, message: Value) {
         self.replies.push(text(&message));
+    }
+}
+
+/// The time left until a Unix timestamp.
+fn until(timestamp: i64) -> Duration {
+    let now = chrono::Utc::now().timestamp_millis();
+    let millis = timestamp.saturating_mul(1000).saturating_sub(now);
+    Duration::from_millis(u64::try_from(millis).unwrap_or(0))
+}
+
+async fn sleep_or_never(duration: Option<Duration>) {
+    match duration {
+        Some(duration) => tokio::time::sleep(duration).await,
+        None => std::future::pending().await,
     }
 }
 

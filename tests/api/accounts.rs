@@ -145,6 +145,7 @@ e2e! {
         let foreign = conduit_gateway::auth::token::Tokens::new(
             b"some other secret, at least 32 bytes long",
             std::time::Duration::from_secs(60),
+            crate::helpers::test_deployment(),
         )
         .issue(user_id);
         for (what, header) in [

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use clap::Parser as _;
-use conduit_gateway::auth::token::Tokens;
+use conduit_gateway::auth::token::{Deployment, Tokens};
 use conduit_gateway::config::Config;
 use conduit_gateway::startup::App;
 use serde_json::{Value, json};
@@ -12,6 +12,18 @@ use crate::postgres_database::PostgresDatabase;
 
 /// The token secret every test server uses, so tests can mint tokens.
 pub(crate) const TEST_SECRET: &str = "test-secret-test-secret-test-secret!";
+
+/// The issuer (and audience) every test server's tokens carry, unless a
+/// test gives `--token-issuer` itself.
+pub(crate) const TEST_ISSUER: &str = "conduit-test";
+
+/// The deployment test servers name in their tokens.
+pub(crate) fn test_deployment() -> Deployment {
+    Deployment {
+        issuer: TEST_ISSUER.to_owned(),
+        audience: TEST_ISSUER.to_owned(),
+    }
+}
 
 /// Defines one end-to-end scenario as two tests, `sqlite` and `postgres`.
 /// The PostgreSQL one runs when `TEST_DATABASE_URL` is set (as `.ci/run`
@@ -81,6 +93,9 @@ impl TestApp {
             "--jwt-secret",
             TEST_SECRET,
         ];
+        if !extra_args.contains(&"--token-issuer") {
+            args.extend(["--token-issuer", TEST_ISSUER]);
+        }
         if !extra_args.contains(&"--db-max-connections") {
             args.extend(["--db-max-connections", "4"]);
         }
@@ -176,9 +191,14 @@ impl TestApp {
             .to_owned()
     }
 
-    /// Tokens signed with the server's secret.
+    /// Tokens signed with the server's secret, for its deployment, with its
+    /// default lifetime.
     pub(crate) fn tokens(&self) -> Tokens {
-        Tokens::new(TEST_SECRET.as_bytes(), std::time::Duration::from_secs(3600))
+        Tokens::new(
+            TEST_SECRET.as_bytes(),
+            std::time::Duration::from_secs(168 * 3600),
+            test_deployment(),
+        )
     }
 
     /// Publishes an article titled `title` with `tags` as `token`'s user
