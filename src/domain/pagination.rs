@@ -24,11 +24,19 @@ impl Cursor {
         URL_SAFE_NO_PAD.encode(format!("{}:{}", self.at.timestamp_micros(), self.id))
     }
 
+    /// The cursor a client sent back, when this server could have made it:
+    /// its time within years 1 to 9999, which both databases store and
+    /// compare (PostgreSQL refuses times before 4713 BC, and SQLite's text
+    /// times past 9999 sort wrong).
     pub fn decode(text: &str) -> Option<Self> {
         let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
         let (micros, id) = std::str::from_utf8(&bytes).ok()?.split_once(':')?;
+        let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+        if !(1..=9999).contains(&chrono::Datelike::year(&at)) {
+            return None;
+        }
         Some(Self {
-            at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            at,
             id: id.parse().ok()?,
         })
     }
@@ -160,6 +168,12 @@ mod tests {
         };
         assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
         assert_eq!(Cursor::decode("nope"), None);
+        for micros in [i64::MIN, -62_135_596_800_000_001, 253_402_300_800_000_000] {
+            assert_eq!(
+                Cursor::decode(&URL_SAFE_NO_PAD.encode(format!("{micros}:1"))),
+                None
+            );
+        }
         assert_eq!(Cursor::decode(&URL_SAFE_NO_PAD.encode("1:x")), None);
     }
 

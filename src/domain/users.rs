@@ -49,9 +49,11 @@ pub async fn sign_up(db: &DatabaseConnection, input: NewUser) -> Result<user::Mo
     );
 
     ensure_available(db, Some(&username), Some(&email), None).await?;
+    single_script(&username)?;
     let password_hash = password::hash(password).await?;
     let now = time::now();
     user::ActiveModel {
+        username_key: Set(user::username_key(&username)),
         username: Set(username),
         email: Set(email),
         password_hash: Set(password_hash),
@@ -129,6 +131,9 @@ pub async fn update(
         .await?
         .ok_or_else(Error::unauthenticated)?;
     ensure_available(db, username.as_deref(), email.as_deref(), Some(user_id)).await?;
+    if let Some(username) = &username {
+        single_script(username)?;
+    }
     let password_hash = match password {
         Some(password) => Some(password::hash(password).await?),
         None => None,
@@ -136,6 +141,7 @@ pub async fn update(
 
     let mut model = current.into_active_model();
     if let Some(username) = username {
+        model.username_key = Set(user::username_key(&username));
         model.username = Set(username);
     }
     if let Some(email) = email {
@@ -190,7 +196,23 @@ pub async fn find_by_username(
         .await?)
 }
 
-/// CONFLICT naming every requested value that another account already has.
+/// BAD_USER_INPUT for a name that mixes scripts (`аlice`: Cyrillic `а`,
+/// Latin `lice`), the look-alikes UTS #39 warns of. Checked after
+/// availability, so a look-alike of a taken name is told it is taken.
+fn single_script(username: &str) -> Result<()> {
+    use unicode_security::MixedScript as _;
+    if username.is_single_script() {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "username",
+            "may not mix letters of different scripts",
+        ))
+    }
+}
+
+/// CONFLICT naming every requested value that another account already has
+/// (a username when another has the same `username_key`).
 async fn ensure_available(
     db: &impl ConnectionTrait,
     username: Option<&str>,
@@ -198,12 +220,14 @@ async fn ensure_available(
     except: Option<i64>,
 ) -> Result<()> {
     let mut taken_fields = Vec::new();
-    if let Some(username) = username
-        && find_by_username(db, username)
-            .await?
-            .is_some_and(|u| Some(u.id) != except)
-    {
-        taken_fields.push("username");
+    if let Some(username) = username {
+        let owner = user::Entity::find()
+            .filter(user::Column::UsernameKey.eq(user::username_key(username)))
+            .one(db)
+            .await?;
+        if owner.is_some_and(|u| Some(u.id) != except) {
+            taken_fields.push("username");
+        }
     }
     if let Some(email) = email {
         let owner = user::Entity::find()

@@ -12,6 +12,17 @@ pub const PASSWORD_MIN: usize = 8;
 pub const PASSWORD_MAX: usize = 128;
 pub const BIO_MAX: usize = 2_000;
 pub const URL_MAX: usize = 2_048;
+/// The most ids one list argument may carry (`nodes`, `markNotificationsRead`):
+/// a page's worth.
+pub const IDS_MAX: usize = 100;
+
+/// A list of ids no longer than [`IDS_MAX`].
+pub fn id_count(count: usize) -> std::result::Result<(), String> {
+    if count > IDS_MAX {
+        return Err(format!("at most {IDS_MAX} ids, not {count}"));
+    }
+    Ok(())
+}
 
 /// Collects the messages of one input.
 #[derive(Debug, Default)]

@@ -31,6 +31,8 @@ impl NodeQuery {
 
     /// One entry per id, in order; null where nothing has that id.
     async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> Result<Vec<Option<Node>>> {
+        crate::domain::validate::id_count(ids.len())
+            .map_err(|message| crate::domain::Error::invalid("ids", message))?;
         // Each lookup goes through the loader, so the ids of one kind are
         // fetched in one statement.
         futures_util::future::try_join_all(ids.iter().map(|id| load(ctx, id))).await

@@ -131,6 +131,8 @@ impl NotificationMutation {
         let ids = match ids {
             None => None,
             Some(ids) => {
+                domain::validate::id_count(ids.len())
+                    .map_err(|message| domain::Error::invalid("ids", message))?;
                 // An id that names no notification of any kind is a
                 // mistake; one that names someone else's changes nothing.
                 let mut rows = Vec::with_capacity(ids.len());
@@ -146,6 +148,9 @@ impl NotificationMutation {
                         }
                     }
                 }
+                // The same id twice changes one row once.
+                rows.sort_unstable();
+                rows.dedup();
                 Some(rows)
             }
         };

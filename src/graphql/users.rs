@@ -27,6 +27,9 @@ pub struct User {
     /// the row said so too (see `Seen`); else `followedByViewer` asks the
     /// loader.
     followed_by_viewer: Option<bool>,
+    /// The account that just proved its password (`signUp`, `signIn`): its
+    /// email is shown to this request, whatever token it came with.
+    signed_in: bool,
 }
 
 impl User {
@@ -35,6 +38,7 @@ impl User {
             row,
             email: None,
             followed_by_viewer: None,
+            signed_in: false,
         }
     }
 
@@ -47,6 +51,14 @@ impl User {
         Self {
             email: Some(account.email.clone()),
             ..Self::new(account.into())
+        }
+    }
+
+    /// The account a request has just signed in as.
+    fn signed_in(account: user::Model) -> Self {
+        Self {
+            signed_in: true,
+            ..Self::account(account)
         }
     }
 
@@ -71,7 +83,7 @@ impl User {
 
     /// The user's own email: null for every caller but the user.
     async fn email(&self, ctx: &Context<'_>) -> Result<Option<String>> {
-        if ctx.viewer().id()? != Some(self.row.id) {
+        if !self.signed_in && ctx.viewer().id()? != Some(self.row.id) {
             return Ok(None);
         }
         match &self.email {
@@ -265,7 +277,7 @@ impl UserMutation {
         .await?;
         Ok(AuthPayload {
             token: services.tokens.issue(user.id),
-            user: User::account(user),
+            user: User::signed_in(user),
         })
     }
 
@@ -274,7 +286,7 @@ impl UserMutation {
         let user = domain_users::sign_in(&services.db, &input.email, &input.password).await?;
         Ok(AuthPayload {
             token: services.tokens.issue(user.id),
-            user: User::account(user),
+            user: User::signed_in(user),
         })
     }
 

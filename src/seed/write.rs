@@ -69,9 +69,11 @@ pub(super) async fn write(
     let mut usernames = Vec::with_capacity(plan.users.len());
     for i in 0..plan.users.len() {
         let mut name = text::username(&mut rngs.users);
-        // Generated names have no digits, so the id on the end is unique.
-        if !taken.insert(name.clone()) {
+        // Generated names have no digits, so the id on the end is unique
+        // (compared as keys: `rn` and `m` are one name to a reader).
+        if !taken.insert(entity::user::username_key(&name)) {
             name = format!("{name}{}", i + 1);
+            taken.insert(entity::user::username_key(&name));
         }
         usernames.push(name);
     }
@@ -82,6 +84,7 @@ pub(super) async fn write(
         &[
             "id",
             "username",
+            "username_key",
             "email",
             "password_hash",
             "bio",
@@ -105,6 +108,7 @@ pub(super) async fn write(
             Ok(vec![
                 id(i),
                 name.clone().into(),
+                entity::user::username_key(name).into(),
                 format!("{name}@example.com").into(),
                 password_hash.into(),
                 bio.into(),

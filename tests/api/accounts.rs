@@ -23,7 +23,7 @@ e2e! {
 
         // Assert: the payload shows the user, and the token signs them in.
         assert_eq!(data["signUp"]["user"]["username"], "jane");
-        assert_eq!(data["signUp"]["user"]["email"], serde_json::Value::Null, "no viewer yet on this request");
+        assert_eq!(data["signUp"]["user"]["email"], "jane@example.com", "the new account sees its own email");
         let viewer = app.gql_ok(Some(token), VIEWER, json!({})).await["viewer"].clone();
         assert_eq!(viewer["username"], "jane");
         assert_eq!(viewer["email"], "jane@example.com", "emails are trimmed and lower-cased");

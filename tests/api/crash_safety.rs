@@ -1,112 +1,18 @@
 //! Nothing a client was told succeeded is lost: writes that queued jobs
 //! survive the process being killed before the jobs ran.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::TEST_SECRET;
-
-/// The real binary, serving on a free port of its own.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    async fn start(database_url: &str, extra: &[&str]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_conduit-gateway"))
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--database-url",
-                database_url,
-            ])
-            .args(["--jwt-secret", TEST_SECRET])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the server starts");
-        let server = Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let http = reqwest::Client::new();
-        for _ in 0..200 {
-            if http
-                .get(format!("{}/healthz", server.url))
-                .send()
-                .await
-                .is_ok()
-            {
-                return server;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the server never answered");
-    }
-
-    async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
-        let mut request = reqwest::Client::new()
-            .post(format!("{}/graphql", self.url))
-            .json(&json!({ "query": query, "variables": variables }));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let body: Value = request.send().await.unwrap().json().await.unwrap();
-        assert!(body.get("errors").is_none(), "{body:#}");
-        body["data"].clone()
-    }
-
-    /// What `/readyz` says, the outbox's state included.
-    async fn readiness(&self) -> Value {
-        reqwest::get(format!("{}/readyz", self.url))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    /// SIGKILL: no shutdown, no draining, nothing flushed.
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("the process ends");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn sign_up(server: &Server, name: &str) -> String {
-    let data = server
-        .gql(
-            None,
-            "mutation($i: SignUpInput!) { signUp(input: $i) { token } }",
-            json!({ "i": { "username": name, "email": format!("{name}@example.com"), "password": "password-1" } }),
-        )
-        .await;
-    data["signUp"]["token"].as_str().unwrap().to_owned()
-}
+use crate::process::Server;
 
 async fn crash_and_recover(database_url: &str) {
     // Arrange: a server whose worker never runs, so every job waits.
     let first = Server::start(database_url, &["--no-worker"]).await;
-    let jane = sign_up(&first, "jane").await;
-    let bob = sign_up(&first, "bob").await;
-    let carol = sign_up(&first, "carol").await;
+    let jane = first.sign_up("jane").await;
+    let bob = first.sign_up("bob").await;
+    let carol = first.sign_up("carol").await;
     first
         .gql(
             Some(&bob),

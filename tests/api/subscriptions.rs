@@ -10,7 +10,7 @@ use tokio_tungstenite::tungstenite::{Message, http::HeaderValue};
 
 use crate::helpers::TestApp;
 
-const TRANSPORT: &str = "graphql-transport-ws";
+pub(crate) const TRANSPORT: &str = "graphql-transport-ws";
 const LEGACY: &str = "graphql-ws";
 
 /// How long an event may take to arrive.
@@ -21,13 +21,13 @@ type Socket =
 
 /// A GraphQL WebSocket client, as graphql-ws or subscriptions-transport-ws
 /// would speak it.
-struct Client {
+pub(crate) struct Client {
     socket: Socket,
     protocol: &'static str,
 }
 
 impl Client {
-    async fn connect(app: &TestApp, protocol: &'static str) -> Self {
+    pub(crate) async fn connect(app: &TestApp, protocol: &'static str) -> Self {
         let mut request = format!("ws://{}/graphql", app.addr)
             .into_client_request()
             .unwrap();
@@ -42,21 +42,21 @@ impl Client {
     }
 
     /// Connects and completes `connection_init` with `token`.
-    async fn ready(app: &TestApp, protocol: &'static str, token: Option<&str>) -> Self {
+    pub(crate) async fn ready(app: &TestApp, protocol: &'static str, token: Option<&str>) -> Self {
         let mut client = Self::connect(app, protocol).await;
         client.init(token).await;
         assert_eq!(client.next().await["type"], "connection_ack");
         client
     }
 
-    async fn send(&mut self, message: Value) {
+    pub(crate) async fn send(&mut self, message: Value) {
         self.socket
             .send(Message::Text(message.to_string().into()))
             .await
             .unwrap();
     }
 
-    async fn init(&mut self, token: Option<&str>) {
+    pub(crate) async fn init(&mut self, token: Option<&str>) {
         let payload = token.map_or(
             json!({}),
             |t| json!({ "authorization": format!("Bearer {t}") }),
@@ -65,7 +65,7 @@ impl Client {
             .await;
     }
 
-    async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+    pub(crate) async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
         let kind = if self.protocol == TRANSPORT {
             "subscribe"
         } else {
@@ -76,7 +76,7 @@ impl Client {
     }
 
     /// The next protocol message that is not a keep-alive, within `DELIVERY`.
-    async fn next(&mut self) -> Value {
+    pub(crate) async fn next(&mut self) -> Value {
         loop {
             let message = self.next_raw(DELIVERY).await;
             match message {
@@ -93,7 +93,7 @@ impl Client {
     }
 
     /// The next non-keep-alive message within `within`, or `None`.
-    async fn try_next(&mut self, within: Duration) -> Option<Value> {
+    pub(crate) async fn try_next(&mut self, within: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let message = tokio::time::timeout_at(deadline, self.socket.next())
@@ -109,7 +109,7 @@ impl Client {
         }
     }
 
-    async fn next_raw(&mut self, within: Duration) -> Message {
+    pub(crate) async fn next_raw(&mut self, within: Duration) -> Message {
         tokio::time::timeout(within, self.socket.next())
             .await
             .expect("a message in time")
@@ -118,7 +118,7 @@ impl Client {
     }
 
     /// The close code the server ends with.
-    async fn close_code(&mut self, within: Duration) -> u16 {
+    pub(crate) async fn close_code(&mut self, within: Duration) -> u16 {
         loop {
             match self.next_raw(within).await {
                 Message::Close(Some(frame)) => return u16::from(frame.code),
@@ -129,7 +129,7 @@ impl Client {
     }
 
     /// The payload of the next `next` (or legacy `data`) message for `id`.
-    async fn data(&mut self, id: &str) -> Value {
+    pub(crate) async fn data(&mut self, id: &str) -> Value {
         let message = self.next().await;
         let kind = if self.protocol == TRANSPORT {
             "next"
