@@ -208,9 +208,10 @@ fn sha256(text: &str) -> String {
 fn parse(
     request: &mut Request,
 ) -> Result<&async_graphql::parser::types::ExecutableDocument, ServerError> {
-    request
-        .parsed_query()
-        .map_err(|error| with_code(error, error::GRAPHQL_PARSE_FAILED))
+    if let Err(error) = request.parsed_query() {
+        return Err(error::parse_failed(error, &request.query));
+    }
+    request.parsed_query()
 }
 
 fn persisted_query(extension: &async_graphql::Value) -> Option<(i64, String)> {
