@@ -3,6 +3,7 @@
 
 mod graphql;
 mod health;
+mod negotiation;
 mod websocket;
 
 pub use websocket::WsLimits;

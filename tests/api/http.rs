@@ -70,13 +70,16 @@ e2e! {
         let unknown_field = app.gql(None, "{ viewer { shoeSize } }", json!({})).await;
         assert_eq!(error_code(&unknown_field), "GRAPHQL_VALIDATION_FAILED");
 
+        // Variables that do not coerce are refused before execution, like
+        // a document that does not validate (BAD_USER_INPUT is for input
+        // that reached a resolver, and carries `fields`).
         let wrong_variable = app
             .gql(None, "query($u: String!) { user(username: $u) { id } }", json!({ "u": 5 }))
             .await;
-        assert!(
-            ["GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT"].contains(&error_code(&wrong_variable)),
-            "{wrong_variable:#}"
-        );
+        assert_eq!(error_code(&wrong_variable), "GRAPHQL_VALIDATION_FAILED", "{wrong_variable:#}");
+        for refused in [&syntax, &unknown_field, &wrong_variable] {
+            assert!(refused.get("data").is_none(), "no data entry before execution: {refused:#}");
+        }
     }
 }
 
