@@ -114,3 +114,179 @@ fn fields_value(fields: &crate::domain::FieldErrors) -> Value {
             .collect(),
     )
 }
+
+/// Whether `response` answers a request that failed before execution began:
+/// a document that does not parse or validate, variables that do not
+/// coerce, an unknown operation name, a persisted query that cannot be
+/// used. Such a response has no data (the GraphQL specification leaves the
+/// `data` entry out) and only errors without a path; an error a resolver
+/// raised always has one.
+pub fn failed_before_execution(response: &Response) -> bool {
+    response.data == Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|error| error.path.is_empty())
+}
+
+/// Whether the first error of `response` has `code`.
+pub fn has_code(response: &Response, code: &str) -> bool {
+    response.errors.first().is_some_and(|error| {
+        error
+            .extensions
+            .as_ref()
+            .and_then(|extensions| extensions.get("code"))
+            .is_some_and(|value| matches!(value, Value::String(c) if c == code))
+    })
+}
+
+/// A document of `query` that did not parse, labeled, with the parser's
+/// diagram (several lines, a caret under the place) made one line that
+/// says what was expected, what was found and where:
+/// `Syntax Error: Expected Name, found "}" at 1:3`.
+pub fn parse_failed(mut error: ServerError, query: &str) -> ServerError {
+    if error.message.contains('\n')
+        && let Some(&position) = error.locations.first()
+    {
+        error.message = syntax_error_line(&error.message, query, position);
+    }
+    with_code(error, GRAPHQL_PARSE_FAILED)
+}
+
+fn syntax_error_line(diagram: &str, query: &str, position: async_graphql::Pos) -> String {
+    let found = token_at(query, position);
+    let at = format!("{}:{}", position.line, position.column);
+    // The diagram's last line: `= expected a, b, or c`, `= unexpected a`
+    // or `= unexpected a; expected b`.
+    let note = diagram
+        .lines()
+        .rev()
+        .find_map(|line| line.trim_start().strip_prefix("= "))
+        .unwrap_or_default();
+    let expected = note
+        .split("; ")
+        .find_map(|part| part.strip_prefix("expected "))
+        .map(|list| {
+            let list = list.replace(", or ", ", ").replace(" or ", ", ");
+            let mut names: Vec<&str> = Vec::new();
+            for rule in list.split(", ") {
+                let name = readable_rule(rule.trim());
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+            match names.split_last() {
+                Some((last, [])) => (*last).to_owned(),
+                Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+                None => String::new(),
+            }
+        })
+        .filter(|list| !list.is_empty());
+    match expected {
+        Some(expected) => format!("Syntax Error: Expected {expected}, found {found} at {at}"),
+        None => format!("Syntax Error: Unexpected {found} at {at}"),
+    }
+}
+
+/// What a rule of async-graphql's grammar stands for, in the words of the
+/// GraphQL specification.
+fn readable_rule(rule: &str) -> &str {
+    match rule {
+        "selection" | "field" | "name" | "name_start" | "alias" | "fragment_name"
+        | "enum_value" => "Name",
+        "selection_set" | "object_value" => "\"{\"",
+        "arguments" | "variable_definitions" => "\"(\"",
+        "directive" | "directives" => "\"@\"",
+        "variable" => "\"$\"",
+        "value" | "const_value" | "default_value" => "a value",
+        "type_" | "named_type" | "list_type" => "a type",
+        "type_condition" => "\"on\"",
+        "executable_definition" => "an operation or fragment",
+        "operation_type" => "query, mutation or subscription",
+        "EOI" => "<EOF>",
+        "string" | "block_string" => "a string",
+        "int" | "float" => "a number",
+        other => other,
+    }
+}
+
+/// The token of `query` at `position` (1-based line and column, in
+/// characters), quoted; `<EOF>` past the end.
+fn token_at(query: &str, position: async_graphql::Pos) -> String {
+    let line_start: usize = query
+        .split_inclusive('\n')
+        .take(position.line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let rest = query.get(line_start..).unwrap_or_default();
+    let rest: String = rest
+        .chars()
+        .skip(position.column.saturating_sub(1))
+        .skip_while(|c| c.is_whitespace() || *c == ',' || *c == '\u{feff}')
+        .take(40)
+        .collect();
+    if rest.is_empty() {
+        return "<EOF>".to_owned();
+    }
+    if rest.starts_with("...") {
+        return "\"...\"".to_owned();
+    }
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '+'))
+        .collect();
+    let token = if word.is_empty() {
+        rest.chars().take(1).collect()
+    } else {
+        word
+    };
+    format!("{token:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(query: &str) -> String {
+        let error = async_graphql::parser::parse_query(query).expect_err("a syntax error");
+        parse_failed(ServerError::from(error), query).message
+    }
+
+    #[test]
+    fn syntax_errors_are_one_line_with_the_position() {
+        assert_eq!(
+            message("{ }"),
+            r#"Syntax Error: Expected Name, found "}" at 1:3"#
+        );
+        assert_eq!(
+            message("{"),
+            "Syntax Error: Expected Name, found <EOF> at 1:2"
+        );
+        assert_eq!(
+            message("query {\n  a(x: )\n}"),
+            r#"Syntax Error: Expected a value, found ")" at 2:8"#
+        );
+        assert_eq!(
+            message("{ a } }"),
+            r#"Syntax Error: Expected <EOF> or an operation or fragment, found "}" at 1:7"#
+        );
+        assert_eq!(
+            message("{ 8f31403dfe404bccbb0e835f2629c6a7 }"),
+            r#"Syntax Error: Expected Name, found "8f31403dfe404bccbb0e835f2629c6a7" at 1:3"#
+        );
+        assert_eq!(
+            message("{ viewer { id "),
+            r#"Syntax Error: Expected "{", Name, "@" or "(", found <EOF> at 1:15"#
+        );
+        assert_eq!(
+            message(""),
+            "Syntax Error: Expected an operation or fragment, found <EOF> at 1:1"
+        );
+    }
+
+    #[test]
+    fn other_document_errors_keep_their_message() {
+        assert_eq!(
+            message("{ a } { b }"),
+            "document contains multiple operations"
+        );
+    }
+}

@@ -315,10 +315,10 @@ impl Pipeline {
             });
         }
         bounds::check_text(&request.query, self.limits.max_tokens)?;
-        let document = request
-            .parsed_query()
-            .map_err(|error| with_code(error, error::GRAPHQL_PARSE_FAILED))?
-            .clone();
+        if let Err(error) = request.parsed_query() {
+            return Err(error::parse_failed(error, &request.query));
+        }
+        let document = request.parsed_query()?.clone();
         Ok(Prepared {
             request,
             parsed: Some((hash, document)),

@@ -1,28 +1,64 @@
-//! GraphQL over HTTP: POST for everything, GET for queries only (a mutation
-//! by GET is 405, as the GraphQL-over-HTTP spec says, so a link or a prefetch
-//! can never change data). Batches (a JSON array) work on POST.
+//! GraphQL over HTTP, as the GraphQL-over-HTTP specification says: POST for
+//! everything, GET for queries only (a mutation by GET is 405, so a link or
+//! a prefetch can never change data). Batches (a JSON array) work on POST
+//! and answer a JSON array.
+//!
+//! What a request is refused with, before anything runs:
+//! - a POST whose `Content-Type` is not JSON: 415 (CSRF prevention, see
+//!   `negotiation::is_graphql_content_type`);
+//! - an `Accept` that allows neither response media type: 406;
+//! - a body or a query string that is not a GraphQL request (not JSON, no
+//!   `query`, a `variables` that is not a map, ...): 400.
+//!
+//! A request that fails before execution (a document that does not parse
+//! or validate, variables that do not coerce, an unknown operation name) is
+//! answered without `data`: with 400 in `application/graphql-response+json`,
+//! with 200 in `application/json` (as the specification says for that
+//! legacy type). Anything that reached execution is 200, with `data`. A
+//! batch is 200, each of its answers as a single one's body would be.
 
-use async_graphql::parser::types::OperationType;
-use async_graphql::{BatchRequest, ParseRequestError};
-use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
+use std::collections::BTreeMap;
+
 use std::net::{IpAddr, SocketAddr};
 
+use async_graphql::parser::types::OperationType;
+use async_graphql::{BatchRequest, BatchResponse, ParseRequestError, ServerError};
+use async_graphql_axum::GraphQLBatchRequest;
 use axum::extract::ConnectInfo;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{FromRequest as _, FromRequestParts as _, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{FromRequest as _, FromRequestParts as _, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::AppState;
-use crate::graphql::{Viewer, pipeline};
+use super::negotiation::{self, MediaType};
+use crate::graphql::{Viewer, error, pipeline};
 
 pub(super) async fn post(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    request: GraphQLBatchRequest<Rejection>,
+    request: axum::extract::Request,
 ) -> Response {
-    execute(&state, &headers, request.into_inner()).await
+    if !negotiation::is_graphql_content_type(request.headers()) {
+        return unsupported_media_type();
+    }
+    let Ok(media_type) = negotiation::negotiate(request.headers()) else {
+        return not_acceptable();
+    };
+    let headers = request.headers().clone();
+    let batch = match GraphQLBatchRequest::<Rejection>::from_request(request, &state).await {
+        Ok(request) => request.into_inner(),
+        Err(rejection) => return rejection.into_response_as(media_type),
+    };
+    let requests = match &batch {
+        BatchRequest::Single(request) => std::slice::from_ref(request),
+        BatchRequest::Batch(requests) => requests.as_slice(),
+    };
+    if let Err(refusal) = requests.iter().try_for_each(has_query) {
+        return refusal.into_response_as(media_type);
+    }
+    execute(&state, &headers, batch, media_type).await
 }
 
 /// GET is a query, or the opening of a WebSocket for subscriptions.
@@ -45,35 +81,78 @@ pub(super) async fn get(
             Err(rejection) => rejection.into_response(),
         };
     }
-    let headers = request.headers().clone();
-    let request = match GraphQLBatchRequest::<Rejection>::from_request(request, &state).await {
-        Ok(request) => request,
-        Err(rejection) => return rejection.into_response(),
+    let Ok(media_type) = negotiation::negotiate(request.headers()) else {
+        return not_acceptable();
     };
-    let mut batch = request.into_inner();
-    let requests: Vec<&mut async_graphql::Request> = match &mut batch {
-        BatchRequest::Single(request) => vec![request],
-        BatchRequest::Batch(requests) => requests.iter_mut().collect(),
-    };
-    let mut refused = false;
-    for request in requests {
-        refused |= is_mutation(&state, request);
-    }
-    if refused {
-        let mut response = error_response(
+    let mut graphql_request =
+        match query_string_request(request.uri()).and_then(|r| has_query(&r).map(|()| r)) {
+            Ok(graphql_request) => graphql_request,
+            Err(rejection) => return rejection.into_response_as(media_type),
+        };
+    if is_mutation(&state, &mut graphql_request) {
+        let mut response = refusal(
+            media_type,
             StatusCode::METHOD_NOT_ALLOWED,
             "mutations must be sent with POST",
             "BAD_REQUEST",
         );
         response
             .headers_mut()
-            .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(&state, &headers, batch).await
+    let batch = BatchRequest::Single(graphql_request);
+    execute(&state, request.headers(), batch, media_type).await
 }
 
-async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> Response {
+/// A GET's parameters, as the specification names them; `variables` and
+/// `extensions` are JSON text.
+#[derive(Deserialize)]
+struct QueryString {
+    query: Option<String>,
+    #[serde(rename = "operationName")]
+    operation_name: Option<String>,
+    variables: Option<String>,
+    extensions: Option<String>,
+}
+
+/// The GraphQL request of a GET's query string, checked as a POST's body
+/// is (a `variables` that is not a map is as bad here as there).
+fn query_string_request(uri: &axum::http::Uri) -> Result<async_graphql::Request, Rejection> {
+    let invalid = |error: &dyn std::fmt::Display| {
+        Rejection::Unreadable(ParseRequestError::InvalidRequest(Box::new(
+            std::io::Error::other(error.to_string()),
+        )))
+    };
+    let Query(parameters) =
+        Query::<QueryString>::try_from_uri(uri).map_err(|error| invalid(&error))?;
+    let json_parameter = |text: Option<String>| match text {
+        Some(text) => serde_json::from_str(&text).map_err(|error| invalid(&error)),
+        None => Ok(serde_json::Value::Null),
+    };
+    let request = json!({
+        "query": parameters.query.unwrap_or_default(),
+        "operationName": parameters.operation_name,
+        "variables": json_parameter(parameters.variables)?,
+        "extensions": json_parameter(parameters.extensions)?,
+    });
+    serde_json::from_value(request).map_err(|error| invalid(&error))
+}
+
+/// A request must have a document: its text, or a persisted query's hash.
+fn has_query(request: &async_graphql::Request) -> Result<(), Rejection> {
+    if request.query.is_empty() && request.extensions.get("persistedQuery").is_none() {
+        return Err(Rejection::NoQuery);
+    }
+    Ok(())
+}
+
+async fn execute(
+    state: &AppState,
+    headers: &HeaderMap,
+    batch: BatchRequest,
+    media_type: MediaType,
+) -> Response {
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
@@ -90,7 +169,78 @@ async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> 
         viewer,
     };
     let responses = state.pipeline.execute_batch(batch, scope).await;
-    GraphQLResponse::from(responses).into_response()
+    graphql_response(responses, media_type)
+}
+
+/// The HTTP answer to GraphQL responses: its status and body as the module
+/// notes say, its `Content-Type` the negotiated one, and the cache and HTTP
+/// headers the responses asked for.
+fn graphql_response(responses: BatchResponse, media_type: MediaType) -> Response {
+    let (status, body) = match &responses {
+        BatchResponse::Single(response) => {
+            // An unknown persisted query is how Apollo's clients learn to
+            // send the text: they expect it in a 200.
+            let refused = error::failed_before_execution(response)
+                && !error::has_code(response, error::PERSISTED_QUERY_NOT_FOUND);
+            let status = match media_type {
+                MediaType::GraphQLResponseJson if refused => StatusCode::BAD_REQUEST,
+                _ => StatusCode::OK,
+            };
+            (status, serde_json::to_vec(&Body::of(response)))
+        }
+        BatchResponse::Batch(responses) => (
+            StatusCode::OK,
+            serde_json::to_vec(&responses.iter().map(Body::of).collect::<Vec<_>>()),
+        ),
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(serialization) => {
+            tracing::error!(error = %serialization, "a response could not be serialized");
+            return error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error",
+                error::INTERNAL_SERVER_ERROR,
+            );
+        }
+    };
+    let mut http_response = (status, body).into_response();
+    let headers = http_response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, media_type.content_type());
+    if responses.is_ok()
+        && let Some(cache_control) = responses.cache_control().value()
+        && let Ok(value) = HeaderValue::from_str(&cache_control)
+    {
+        headers.insert(header::CACHE_CONTROL, value);
+    }
+    headers.extend(responses.http_headers());
+    http_response
+}
+
+/// One GraphQL response as JSON: all of it, or, when the request failed
+/// before execution, all but `data`.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Body<'a> {
+    Executed(&'a async_graphql::Response),
+    Refused {
+        errors: &'a [ServerError],
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        extensions: &'a BTreeMap<String, async_graphql::Value>,
+    },
+}
+
+impl<'a> Body<'a> {
+    fn of(response: &'a async_graphql::Response) -> Self {
+        if error::failed_before_execution(response) {
+            Body::Refused {
+                errors: &response.errors,
+                extensions: &response.extensions,
+            }
+        } else {
+            Body::Executed(response)
+        }
+    }
 }
 
 /// Whether a request's chosen operation is a mutation. A document that does
@@ -101,53 +251,113 @@ fn is_mutation(state: &AppState, request: &mut async_graphql::Request) -> bool {
     state.pipeline.operation_type_of(request) == Some(OperationType::Mutation)
 }
 
-/// A GraphQL-shaped error outside of execution (bad body, panic, 405).
+/// A GraphQL-shaped error outside of execution (bad body, panic, 413), as
+/// `application/json`.
 pub(super) fn error_response(status: StatusCode, message: &str, code: &str) -> Response {
-    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
-    (status, axum::Json(body)).into_response()
+    refusal(MediaType::Json, status, message, code)
 }
 
-/// A request body that is not a GraphQL request: a JSON error, not the
+/// A GraphQL-shaped error outside of execution, in `media_type`.
+fn refusal(media_type: MediaType, status: StatusCode, message: &str, code: &str) -> Response {
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    let mut response = (status, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, media_type.content_type());
+    response
+}
+
+/// 415: the CSRF prevention of `negotiation::is_graphql_content_type`.
+fn unsupported_media_type() -> Response {
+    let mut response = error_response(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "a POST to /graphql must have Content-Type: application/json \
+         (or application/graphql-response+json)",
+        "BAD_REQUEST",
+    );
+    response.headers_mut().insert(
+        header::ACCEPT,
+        HeaderValue::from_static("application/json, application/graphql-response+json"),
+    );
+    response
+}
+
+/// 406: the request accepts no media type this server answers in.
+fn not_acceptable() -> Response {
+    error_response(
+        StatusCode::NOT_ACCEPTABLE,
+        "the Accept header allows neither application/graphql-response+json \
+         nor application/json",
+        "BAD_REQUEST",
+    )
+}
+
+/// A request that is not a GraphQL request: a JSON error, not the
 /// library's debug dump.
-pub(super) struct Rejection(ParseRequestError);
+pub(super) enum Rejection {
+    /// The body or query string is not a GraphQL request.
+    Unreadable(ParseRequestError),
+    /// It is, but has neither a document nor a persisted query's hash.
+    NoQuery,
+}
 
 impl From<ParseRequestError> for Rejection {
     fn from(error: ParseRequestError) -> Self {
-        Self(error)
+        Self::Unreadable(error)
     }
 }
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
-        match self.0 {
-            ParseRequestError::PayloadTooLarge => error_response(
+        self.into_response_as(MediaType::Json)
+    }
+}
+
+impl Rejection {
+    fn into_response_as(self, media_type: MediaType) -> Response {
+        let error = match self {
+            Self::NoQuery => {
+                return refusal(
+                    media_type,
+                    StatusCode::BAD_REQUEST,
+                    "a GraphQL request needs a \"query\" (or a persisted query's hash)",
+                    "BAD_REQUEST",
+                );
+            }
+            Self::Unreadable(error) => error,
+        };
+        let (status, message, code) = match &error {
+            ParseRequestError::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "request body is too large",
+                "the request body is too large",
                 "BAD_REQUEST",
             ),
             // The body limit cuts a chunked body off mid-stream.
             ParseRequestError::Io(error) if error.to_string().contains("length limit exceeded") => {
-                error_response(
+                (
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    "request body is too large",
+                    "the request body is too large",
                     "BAD_REQUEST",
                 )
             }
-            ParseRequestError::InvalidRequest(_) | ParseRequestError::Io(_) => error_response(
+            ParseRequestError::InvalidRequest(_) | ParseRequestError::Io(_) => (
                 StatusCode::BAD_REQUEST,
-                "the body is not a GraphQL request: expected JSON with a \"query\" string",
-                "GRAPHQL_PARSE_FAILED",
+                "the body is not a GraphQL request: expected JSON with a \"query\" string, \
+                 and \"operationName\", \"variables\" and \"extensions\" that are null or \
+                 a string, a map and a map",
+                error::GRAPHQL_PARSE_FAILED,
             ),
-            ParseRequestError::UnsupportedBatch => error_response(
+            ParseRequestError::UnsupportedBatch => (
                 StatusCode::BAD_REQUEST,
                 "batches are not supported here",
                 "BAD_REQUEST",
             ),
-            _ => error_response(
+            _ => (
                 StatusCode::BAD_REQUEST,
                 "the request could not be read",
                 "BAD_REQUEST",
             ),
-        }
+        };
+        refusal(media_type, status, message, code)
     }
 }

@@ -1,8 +1,10 @@
 //! The axum router: GraphQL over HTTP at `/graphql`, GraphiQL at `/`, health
 //! at `/healthz` and `/readyz`, and the middleware every request passes.
 
+mod body_limit;
 mod graphql;
 mod health;
+mod negotiation;
 mod websocket;
 
 pub use websocket::WsLimits;
@@ -17,7 +19,6 @@ use axum::routing::get;
 use sea_orm::DatabaseConnection;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -48,8 +49,9 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/readyz", get(health::ready))
         .route("/metrics", get(health::metrics))
         .with_state(state)
-        .layer(RequestBodyLimitLayer::new(
+        .layer(axum::middleware::from_fn_with_state(
             usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX),
+            body_limit::limit,
         ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -147,7 +147,9 @@ impl TestApp {
         format!("http://{}{path}", self.addr)
     }
 
-    /// POSTs a GraphQL request and returns the whole JSON response.
+    /// POSTs a GraphQL request and returns the whole JSON response. It
+    /// sends no `Accept`, so the answer is `application/json`, 200 even
+    /// for a request refused before execution (see `graphql_over_http`).
     pub(crate) async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         let mut request = self
             .http

@@ -15,6 +15,7 @@ mod comments;
 mod crash_safety;
 mod favorites;
 mod feed;
+mod graphql_over_http;
 mod http;
 mod limits;
 mod node;
