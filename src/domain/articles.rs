@@ -274,6 +274,9 @@ async fn select_by_slug(
     slug: &str,
     lock: &str,
 ) -> Result<Option<ArticleRow>> {
+    if !validate::may_name_something(slug) {
+        return Ok(None);
+    }
     let rows = sql::query_all(
         db,
         &format!("SELECT {COLUMNS} FROM articles a WHERE a.slug = ?{lock}"),

@@ -42,6 +42,9 @@ pub fn normalize(raw: Vec<String>) -> std::result::Result<Vec<String>, String> {
 }
 
 pub async fn find_id(db: &impl ConnectionTrait, name: &str) -> Result<Option<i64>> {
+    if !super::validate::may_name_something(name) {
+        return Ok(None);
+    }
     let rows = sql::query_all(db, "SELECT id FROM tags WHERE name = ?", vec![name.into()]).await?;
     rows.first()
         .map(|row| Ok(row.try_get("", "id")?))

@@ -190,6 +190,9 @@ pub async fn find_by_username(
     db: &impl ConnectionTrait,
     username: &str,
 ) -> Result<Option<user::Model>> {
+    if !validate::may_name_something(username) {
+        return Ok(None);
+    }
     Ok(user::Entity::find()
         .filter(user::Column::Username.eq(username))
         .one(db)

@@ -88,6 +88,7 @@ pub fn email(raw: &str) -> std::result::Result<String, String> {
     if email.len() > EMAIL_MAX {
         return Err(format!("must be at most {EMAIL_MAX} characters"));
     }
+    plain_text(&email)?;
     let well_formed = match email.split_once('@') {
         Some((local, domain)) => {
             !local.is_empty()
@@ -117,12 +118,47 @@ pub fn password(raw: &str) -> std::result::Result<String, String> {
     Ok(raw.to_owned())
 }
 
-/// Free text up to `max` characters; empty (after trimming) means "none".
+/// Refuses the characters no stored string may hold: U+0000 and the other
+/// control characters (Unicode `Cc`: C0, DEL, C1) except tab, line feed and
+/// carriage return. Everything else (any script, combining marks, emoji,
+/// bidirectional controls, quotes, `%`, backslashes) is text like any other.
+///
+/// # Implementation notes
+/// NUL is refused, not escaped or dropped, and on SQLite as on PostgreSQL.
+/// PostgreSQL's `text` cannot hold U+0000 at all (the statement fails), and
+/// an escape or stripping would store something other than what was sent;
+/// refusing it on both backends gives one input one answer on either. The
+/// other control characters are never meant as text: they are how
+/// terminal-escape and log-forging payloads travel.
+pub fn plain_text(raw: &str) -> std::result::Result<(), String> {
+    match raw
+        .chars()
+        .find(|&c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        Some(c) => Err(format!(
+            "must not contain the control character U+{:04X}",
+            u32::from(c)
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Whether `key` could name a stored row. Nothing stored holds U+0000 (see
+/// `plain_text`), so a lookup by a key that does is answered "not found"
+/// without asking the database, as for any unknown key: PostgreSQL would
+/// refuse the statement (an internal error) where SQLite finds nothing.
+pub fn may_name_something(key: &str) -> bool {
+    !key.contains('\0')
+}
+
+/// Free text up to `max` characters, without control characters (see
+/// `plain_text`); empty (after trimming) means "none".
 pub fn optional_text(raw: &str, max: usize) -> std::result::Result<Option<String>, String> {
     let text = raw.trim();
     if text.chars().count() > max {
         return Err(format!("must be at most {max} characters"));
     }
+    plain_text(text)?;
     Ok((!text.is_empty()).then(|| text.to_owned()))
 }
 
@@ -179,6 +215,34 @@ mod tests {
         assert_eq!(optional_url("").unwrap(), None);
         assert!(optional_url("https://img.example.com/a.png").is_ok());
         assert!(optional_url("javascript:alert(1)").is_err());
+    }
+
+    #[test]
+    fn control_characters_are_refused_but_tabs_and_newlines_are_text() {
+        for bad in [
+            "a\0b",
+            "\u{1b}[31mred",
+            "bell\u{7}",
+            "del\u{7f}",
+            "c1\u{9b}",
+        ] {
+            assert!(
+                optional_text(bad, 100).is_err(),
+                "{bad:?} should be refused"
+            );
+        }
+        assert!(email("ja\0ne@example.com").is_err());
+        for good in [
+            "a\tb\nc\r\nd",
+            "\u{202e}txt",
+            "e\u{301}",
+            "\u{1f600}",
+            "'; --",
+        ] {
+            assert_eq!(optional_text(good, 100).unwrap().as_deref(), Some(good));
+        }
+        assert!(!may_name_something("a\0b"));
+        assert!(may_name_something("a%_\\b"));
     }
 
     #[test]

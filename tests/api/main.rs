@@ -27,5 +27,6 @@ mod profiles;
 mod query_connection;
 mod schema;
 mod sql_statements;
+mod strings;
 mod subscriptions;
 mod tags;

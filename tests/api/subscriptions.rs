@@ -256,6 +256,25 @@ e2e! {
 }
 
 e2e! {
+    // `strings.rs` walks queries and mutations; subscriptions look their
+    // arguments up the same way, and a U+0000 in one (which PostgreSQL
+    // cannot even compare) names nothing on either backend.
+    async fn subscribing_by_a_key_holding_nul_is_not_found(app) {
+        let mut client = Client::ready(&app, TRANSPORT, None).await;
+        let article_published = "subscription($a: String) { articlePublished(author: $a) { title } }";
+
+        client.subscribe("1", COMMENT_ADDED, json!({ "slug": "a\u{0}b" })).await;
+        client.subscribe("2", article_published, json!({ "a": "a\u{0}b" })).await;
+
+        for _ in 0..2 {
+            let message = client.next().await;
+            assert_eq!(message["type"], "error", "{message:#}");
+            assert_eq!(message["payload"][0]["extensions"]["code"], "NOT_FOUND", "{message:#}");
+        }
+    }
+}
+
+e2e! {
     async fn a_bad_token_closes_the_socket_with_4403(app) {
         for protocol in [TRANSPORT, LEGACY] {
             let mut client = Client::connect(&app, protocol).await;
