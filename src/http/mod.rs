@@ -1,7 +1,9 @@
-//! The axum router: GraphQL over HTTP at `/graphql`, GraphiQL at `/`, health
-//! at `/healthz` and `/readyz`, and the middleware every request passes.
+//! The axum router: GraphQL over HTTP at `/graphql`, GraphiQL at `/` (its
+//! assets under `/graphiql/`), health at `/healthz` and `/readyz`, and the
+//! middleware every request passes.
 
 mod body_limit;
+mod graphiql;
 mod graphql;
 mod health;
 mod negotiation;
@@ -14,7 +16,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderName, Method, StatusCode, header};
-use axum::response::{Html, Response};
+use axum::response::Response;
 use axum::routing::get;
 use sea_orm::DatabaseConnection;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -43,7 +45,8 @@ pub struct AppState {
 
 pub fn router(state: AppState, config: &Config) -> Router {
     Router::new()
-        .route("/", get(graphiql))
+        .route("/", get(graphiql::page))
+        .route("/graphiql/{*path}", get(graphiql::asset))
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))
@@ -60,16 +63,6 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .layer(cors(config))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())
-}
-
-async fn graphiql() -> Html<String> {
-    Html(
-        async_graphql::http::GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql")
-            .title("Conduit GraphQL")
-            .finish(),
-    )
 }
 
 /// Cross-origin access for browser clients. Tokens travel in the

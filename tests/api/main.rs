@@ -15,6 +15,7 @@ mod comments;
 mod crash_safety;
 mod favorites;
 mod feed;
+mod graphiql;
 mod graphql_over_http;
 mod http;
 mod limits;
