@@ -111,6 +111,9 @@ impl Pipeline {
                 }
             }
         }
+        if let Viewer::Refused(why) = scope.viewer {
+            refuse_unless_signing_in(&mut prepared, why);
+        }
         let only_queries = prepared.iter_mut().all(|prepared| match prepared {
             Ok(Prepared { request, .. }) => {
                 let name = request.operation_name.clone();
@@ -345,6 +348,81 @@ impl Pipeline {
         bounds::check_text(&request.query, self.limits.max_tokens).ok()?;
         operation_type(request.parsed_query().ok()?, operation_name)
     }
+}
+
+/// The root fields a client holding a refused token may still ask for:
+/// the ones that get it a new token.
+const SIGNING_IN: [&str; 6] = [
+    "signUp",
+    "signIn",
+    "refreshSession",
+    "requestPasswordReset",
+    "resetPassword",
+    "__typename",
+];
+
+/// A request that sent a bad, tampered or expired token hears so, whatever
+/// it asks (a client must not take a stale session's public answers for
+/// its own), unless every root field it asks for is one of `SIGNING_IN`.
+/// Decided on the parsed document alone: no database read.
+fn refuse_unless_signing_in(
+    prepared: &mut [Result<Prepared, ServerError>],
+    why: crate::auth::token::TokenError,
+) {
+    for entry in prepared.iter_mut() {
+        let Ok(Prepared { request, .. }) = entry else {
+            continue;
+        };
+        let operation_name = request.operation_name.clone();
+        let signing_in = request.parsed_query().ok().is_some_and(|document| {
+            root_fields(document, operation_name.as_deref())
+                .is_some_and(|fields| fields.iter().all(|field| SIGNING_IN.contains(field)))
+        });
+        if !signing_in {
+            *entry = Err(with_code(
+                ServerError::new(why.to_string(), None),
+                error::UNAUTHENTICATED,
+            ));
+        }
+    }
+}
+
+/// The names of the fields at the root of the chosen operation, through
+/// fragments. `None` when the document has no such operation.
+fn root_fields<'a>(
+    document: &'a ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<Vec<&'a str>> {
+    use async_graphql::parser::types::Selection;
+    let operation = match (&document.operations, operation_name) {
+        (DocumentOperations::Single(operation), _) => operation,
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name)?,
+        (DocumentOperations::Multiple(operations), None) => operations.values().next()?,
+    };
+    let mut fields = Vec::new();
+    let mut sets = vec![&operation.node.selection_set.node];
+    // Fragments at the root are flat lists of the same fields; a spread
+    // cycle (refused by validation) is cut by the visit count.
+    let mut visits = 0;
+    while let Some(set) = sets.pop() {
+        visits += 1;
+        if visits > 1_000 {
+            break;
+        }
+        for selection in &set.items {
+            match &selection.node {
+                Selection::Field(field) => fields.push(field.node.name.node.as_str()),
+                Selection::InlineFragment(inline) => sets.push(&inline.node.selection_set.node),
+                Selection::FragmentSpread(spread) => {
+                    if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node)
+                    {
+                        sets.push(&fragment.node.selection_set.node);
+                    }
+                }
+            }
+        }
+    }
+    Some(fields)
 }
 
 /// Whether a response got past validation, so its document may be kept:
