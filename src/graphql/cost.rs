@@ -39,8 +39,14 @@ use crate::domain::pagination::{DEFAULT_PAGE, MAX_PAGE};
 /// 50,000 a request (a batch included) holds at most nine.
 pub const PASSWORD_HASH_COST: u64 = 5_000;
 
+/// What an article's body costs: bodies run to 100,000 characters (the
+/// seeded ones average 2 KB), so a page of bodies within pages would
+/// otherwise answer tens of megabytes within the limit.
+pub const ARTICLE_BODY_COST: u64 = 20;
+
 /// Fields that carry a weight of their own, by parent type and name.
 const WEIGHTS: &[(&str, &str, u64)] = &[
+    ("Article", "body", ARTICLE_BODY_COST),
     ("Mutation", "signUp", PASSWORD_HASH_COST),
     ("Mutation", "signIn", PASSWORD_HASH_COST),
     ("Mutation", "resetPassword", PASSWORD_HASH_COST),
@@ -414,6 +420,17 @@ mod tests {
         }
         query.push_str("fragment F70 on User { id }");
         assert_eq!(cost(&query, serde_json::json!({})), u64::MAX);
+    }
+
+    #[test]
+    fn article_bodies_weigh_more() {
+        assert_eq!(
+            cost(
+                "{ articles(first: 10) { nodes { body } } }",
+                serde_json::json!({})
+            ),
+            1 + 10 * (1 + ARTICLE_BODY_COST)
+        );
     }
 
     #[test]
