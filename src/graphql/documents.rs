@@ -34,9 +34,10 @@ impl DocumentCache {
         Self { cache }
     }
 
-    /// The document parsed from the text with this hash, when kept.
-    pub fn get(&self, hash: &str) -> Option<ExecutableDocument> {
-        self.cache.get(hash).map(|document| (*document).clone())
+    /// The document parsed from the text with this hash, when kept (shared:
+    /// a caller that only looks at it clones nothing).
+    pub fn get(&self, hash: &str) -> Option<Arc<ExecutableDocument>> {
+        self.cache.get(hash)
     }
 
     /// Keeps a document that validated.

@@ -16,7 +16,9 @@ use std::sync::Arc;
 use async_graphql::futures_util::StreamExt as _;
 use async_graphql::futures_util::future::join_all;
 use async_graphql::futures_util::stream::{self, BoxStream};
-use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType,
+};
 use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError};
 use sea_orm::DatabaseConnection;
 
@@ -61,6 +63,8 @@ struct Prepared {
     /// A document parsed for this request, to keep in the cache when it
     /// passes validation.
     parsed: Option<(String, ExecutableDocument)>,
+    /// What running it costs (`cost`), computed with the parse.
+    cost: u64,
 }
 
 impl Pipeline {
@@ -104,7 +108,7 @@ impl Pipeline {
             .into_iter()
             .map(|request| self.prepare(request))
             .collect();
-        if let Err(refusal) = self.check_cost(&mut prepared) {
+        if let Err(refusal) = self.check_cost(&prepared) {
             for entry in &mut prepared {
                 if entry.is_ok() {
                     *entry = Err(refusal.clone());
@@ -153,11 +157,13 @@ impl Pipeline {
     /// of responses.
     pub async fn execute_stream(&self, request: Request) -> BoxStream<'static, Response> {
         let mut prepared = vec![self.prepare(request)];
-        if let Err(refusal) = self.check_cost(&mut prepared) {
+        if let Err(refusal) = self.check_cost(&prepared) {
             prepared[0] = Err(refusal);
         }
         match prepared.remove(0) {
-            Ok(Prepared { request, parsed }) => {
+            Ok(Prepared {
+                request, parsed, ..
+            }) => {
                 let documents = self.documents.clone();
                 let mut parsed = parsed;
                 self.schema
@@ -181,7 +187,9 @@ impl Pipeline {
 
     async fn run(&self, prepared: Result<Prepared, ServerError>) -> Response {
         let mut response = match prepared {
-            Ok(Prepared { request, parsed }) => {
+            Ok(Prepared {
+                request, parsed, ..
+            }) => {
                 let mut response = self.schema.execute(request).await;
                 classify_all(&mut response);
                 if let Some((hash, document)) = parsed
@@ -199,32 +207,12 @@ impl Pipeline {
 
     /// Sums the cost of every request that is ready to run; past the limit,
     /// none of them runs.
-    fn check_cost(
-        &self,
-        prepared: &mut [Result<Prepared, ServerError>],
-    ) -> Result<u64, ServerError> {
+    fn check_cost(&self, prepared: &[Result<Prepared, ServerError>]) -> Result<(), ServerError> {
         let limit = self.limits.max_cost;
-        let mut total = 0u64;
-        for entry in prepared.iter_mut() {
-            let Ok(Prepared { request, .. }) = entry else {
-                continue;
-            };
-            let operation_name = request.operation_name.clone();
-            let variables = request.variables.clone();
-            let Ok(document) = request.parsed_query() else {
-                continue;
-            };
-            let cost = self
-                .cost
-                .cost(document, operation_name.as_deref(), &variables, limit)
-                .map_err(|Refusal::TooDeep| {
-                    with_code(
-                        ServerError::new("fragments spread within fragments too deep", None),
-                        error::GRAPHQL_VALIDATION_FAILED,
-                    )
-                })?;
-            total = total.saturating_add(cost);
-        }
+        let total = prepared
+            .iter()
+            .filter_map(|entry| entry.as_ref().ok())
+            .fold(0u64, |total, prepared| total.saturating_add(prepared.cost));
         if total > limit {
             let what = if prepared.len() > 1 {
                 "the batch"
@@ -246,7 +234,43 @@ impl Pipeline {
                 error::GRAPHQL_VALIDATION_FAILED,
             ));
         }
-        Ok(total)
+        Ok(())
+    }
+
+    /// What running `request` with `document` costs.
+    fn cost_of(
+        &self,
+        request: &Request,
+        document: &ExecutableDocument,
+    ) -> Result<u64, ServerError> {
+        self.cost
+            .cost(
+                document,
+                request.operation_name.as_deref(),
+                &request.variables,
+                self.limits.max_cost,
+            )
+            .map_err(|Refusal::TooDeep| {
+                with_code(
+                    ServerError::new("fragments spread within fragments too deep", None),
+                    error::GRAPHQL_VALIDATION_FAILED,
+                )
+            })
+    }
+
+    /// A request whose document came from the cache.
+    fn cached(
+        &self,
+        mut request: Request,
+        document: &ExecutableDocument,
+    ) -> Result<Prepared, ServerError> {
+        let cost = self.cost_of(&request, document)?;
+        request.set_parsed_query(document.clone());
+        Ok(Prepared {
+            request,
+            parsed: None,
+            cost,
+        })
     }
 
     /// The request with its document parsed: from the text, or from the
@@ -281,11 +305,7 @@ impl Pipeline {
                         error::PERSISTED_QUERY_NOT_FOUND,
                     )
                 })?;
-                request.set_parsed_query(document);
-                return Ok(Prepared {
-                    request,
-                    parsed: None,
-                });
+                return self.cached(request, &document);
             }
             if sha256(&request.query) != hash {
                 return Err(with_code(
@@ -311,20 +331,18 @@ impl Pipeline {
     fn parse_once(&self, mut request: Request, hash: String) -> Result<Prepared, ServerError> {
         bounds::check_variables(&request.variables)?;
         if let Some(document) = self.documents.get(&hash) {
-            request.set_parsed_query(document);
-            return Ok(Prepared {
-                request,
-                parsed: None,
-            });
+            return self.cached(request, &document);
         }
         bounds::check_text(&request.query, self.limits.max_tokens)?;
         if let Err(error) = request.parsed_query() {
             return Err(error::parse_failed(error, &request.query));
         }
         let document = request.parsed_query()?.clone();
+        let cost = self.cost_of(&request, &document)?;
         Ok(Prepared {
             request,
             parsed: Some((hash, document)),
+            cost,
         })
     }
 
@@ -340,7 +358,7 @@ impl Pipeline {
                 .extensions
                 .get("persistedQuery")
                 .and_then(persisted_hash)?;
-            return operation_type(&self.documents.get(hash)?, operation_name);
+            return operation_type(&*self.documents.get(hash)?, operation_name);
         }
         if let Some(document) = self.documents.get(&sha256(&request.query)) {
             return operation_type(&document, operation_name);
@@ -394,13 +412,9 @@ fn root_fields<'a>(
     operation_name: Option<&str>,
 ) -> Option<Vec<&'a str>> {
     use async_graphql::parser::types::Selection;
-    let operation = match (&document.operations, operation_name) {
-        (DocumentOperations::Single(operation), _) => operation,
-        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name)?,
-        (DocumentOperations::Multiple(operations), None) => operations.values().next()?,
-    };
+    let operation = chosen_operation(document, operation_name)?;
     let mut fields = Vec::new();
-    let mut sets = vec![&operation.node.selection_set.node];
+    let mut sets = vec![&operation.selection_set.node];
     // Fragments at the root are flat lists of the same fields; a spread
     // cycle (refused by validation) is cut by the visit count.
     let mut visits = 0;
@@ -447,12 +461,21 @@ pub(crate) fn operation_type(
     document: &ExecutableDocument,
     operation_name: Option<&str>,
 ) -> Option<OperationType> {
+    chosen_operation(document, operation_name).map(|operation| operation.ty)
+}
+
+/// The operation `document` runs for `operation_name`: the one it names,
+/// or else the first.
+fn chosen_operation<'a>(
+    document: &'a ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<&'a OperationDefinition> {
     let chosen = match (&document.operations, operation_name) {
         (DocumentOperations::Single(operation), _) => Some(operation),
         (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
         (DocumentOperations::Multiple(operations), None) => operations.values().next(),
     };
-    chosen.map(|operation| operation.node.ty)
+    chosen.map(|operation| &operation.node)
 }
 
 fn persisted_query(extension: &async_graphql::Value) -> Option<(i64, String)> {

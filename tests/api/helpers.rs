@@ -307,6 +307,18 @@ impl Drop for TestApp {
     }
 }
 
+/// Sends a request built by hand and reads its JSON answer, whatever its
+/// status.
+pub(crate) async fn read_json(request: reqwest::RequestBuilder) -> Value {
+    request
+        .send()
+        .await
+        .expect("the server answers")
+        .json()
+        .await
+        .expect("a JSON body")
+}
+
 /// The `extensions.code` of the first error.
 pub(crate) fn error_code(response: &Value) -> &str {
     response["errors"][0]["extensions"]["code"]

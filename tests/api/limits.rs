@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use proptest::strategy::{Strategy as _, ValueTree as _};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_code, error_fields};
+use crate::helpers::{TestApp, error_code, error_fields, read_json};
 use crate::process::{Data, Server};
 use crate::subscriptions::{Client, TRANSPORT};
 
@@ -36,32 +36,20 @@ e2e! {
             nested_object(2_000)
         );
         // Over GET: the request a cross-site <img src> can send.
-        let response: Value = app
+        let response: Value = read_json(app
             .http
             .get(app.url("/graphql"))
-            .query(&[("query", deep_list.as_str())])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .query(&[("query", deep_list.as_str())])).await;
         assert_eq!(error_code(&response), "GRAPHQL_PARSE_FAILED", "{response:#}");
         // Over POST, alone and in a batch.
         for document in [&deep_list, &deep_object] {
             let response = app.gql(None, document, json!({})).await;
             assert_eq!(error_code(&response), "GRAPHQL_PARSE_FAILED", "{response:#}");
         }
-        let batch: Value = app
+        let batch: Value = read_json(app
             .http
             .post(app.url("/graphql"))
-            .json(&json!([{ "query": "{ popularTags { name } }" }, { "query": deep_list }]))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .json(&json!([{ "query": "{ popularTags { name } }" }, { "query": deep_list }]))).await;
         assert_eq!(error_code(&batch[1]), "GRAPHQL_PARSE_FAILED", "{batch:#}");
         // Variables: JSON nested 100 deep (serde_json itself stops at 128).
         let mut value = json!("x");
@@ -143,20 +131,20 @@ e2e! {
         let one = app.gql(None, query, json!({})).await;
         assert!(one.get("errors").is_none(), "{one:#}");
         let batch = |n: usize| json!((0..n).map(|_| json!({ "query": query })).collect::<Vec<_>>());
-        let answer: Value = app.http.post(app.url("/graphql")).json(&batch(3)).send().await.unwrap().json().await.unwrap();
+        let answer: Value = read_json(app.http.post(app.url("/graphql")).json(&batch(3))).await;
         for entry in answer.as_array().expect("a batch answer") {
             assert_eq!(error_code(entry), "GRAPHQL_VALIDATION_FAILED", "{entry:#}");
         }
         // Past 20 operations a batch is refused whole.
         let cheap: Vec<Value> = (0..21).map(|_| json!({ "query": "{ popularTags { name } }" })).collect();
-        let answer: Value = app.http.post(app.url("/graphql")).json(&cheap).send().await.unwrap().json().await.unwrap();
+        let answer: Value = read_json(app.http.post(app.url("/graphql")).json(&cheap)).await;
         assert_eq!(error_code(&answer), "GRAPHQL_VALIDATION_FAILED", "{answer:#}");
         // Password hashes: 200 signIns in a batch, or 100 aliased in one
         // mutation, are refused before any hash is computed.
         let sign_in = "mutation { signIn(input: { email: \"a@example.com\", password: \"password-a\" }) { token } }";
         let signs: Vec<Value> = (0..200).map(|_| json!({ "query": sign_in })).collect();
         let started = Instant::now();
-        let answer: Value = app.http.post(app.url("/graphql")).json(&signs).send().await.unwrap().json().await.unwrap();
+        let answer: Value = read_json(app.http.post(app.url("/graphql")).json(&signs)).await;
         assert_eq!(error_code(&answer), "GRAPHQL_VALIDATION_FAILED", "{answer:#}");
         let aliased: String = (0..100)
             .map(|i| format!("a{i}: signIn(input: {{ email: \"a@example.com\", password: \"password-a\" }}) {{ token }} "))
