@@ -33,20 +33,35 @@ use async_graphql_value::{ConstValue, Value};
 
 use super::bounds::MAX_NESTING;
 use crate::domain::pagination::{DEFAULT_PAGE, MAX_PAGE};
+use crate::domain::{articles, comments, validate};
 
 /// What one argon2 hash costs: `signUp`, `signIn`, `resetPassword` and an
 /// `updateViewer` that changes the password. With the default limit of
 /// 50,000 a request (a batch included) holds at most nine.
 pub const PASSWORD_HASH_COST: u64 = 5_000;
 
-/// What an article's body costs: bodies run to 100,000 characters (the
-/// seeded ones average 2 KB), so a page of bodies within pages would
-/// otherwise answer tens of megabytes within the limit.
-pub const ARTICLE_BODY_COST: u64 = 20;
+/// Characters of stored text that one unit of cost pays for. A text field
+/// weighs its longest allowed value in these units (at least 1), so the
+/// default limit of 50,000 answers at most about 10 million characters,
+/// whatever clients have written: a page of article bodies of the seed's
+/// 2 KB each is cheap to serve, but the same page of 100,000-character
+/// bodies is not, and the cost must hold for both.
+pub const TEXT_PER_COST: u64 = 200;
+
+/// The weight of a text field whose values are at most `max_chars` long.
+const fn text(max_chars: usize) -> u64 {
+    let weight = max_chars as u64 / TEXT_PER_COST;
+    if weight == 0 { 1 } else { weight }
+}
 
 /// Fields that carry a weight of their own, by parent type and name.
 const WEIGHTS: &[(&str, &str, u64)] = &[
-    ("Article", "body", ARTICLE_BODY_COST),
+    ("Article", "body", text(articles::BODY_MAX)),
+    ("Article", "description", text(articles::DESCRIPTION_MAX)),
+    ("Article", "title", text(articles::TITLE_MAX)),
+    ("Comment", "body", text(comments::BODY_MAX)),
+    ("User", "bio", text(validate::BIO_MAX)),
+    ("User", "image", text(validate::URL_MAX)),
     ("Mutation", "signUp", PASSWORD_HASH_COST),
     ("Mutation", "signIn", PASSWORD_HASH_COST),
     ("Mutation", "resetPassword", PASSWORD_HASH_COST),
@@ -423,14 +438,43 @@ mod tests {
     }
 
     #[test]
-    fn article_bodies_weigh_more() {
+    fn text_weighs_its_longest_value() {
+        // 100,000 characters of body: 500 units.
         assert_eq!(
             cost(
                 "{ articles(first: 10) { nodes { body } } }",
                 serde_json::json!({})
             ),
-            1 + 10 * (1 + ARTICLE_BODY_COST)
+            1 + 10 * (1 + 500)
         );
+        assert_eq!(text(10), 1);
+    }
+
+    /// The operations the benchmarks (and so the clients they stand for)
+    /// send stay well within the default limit.
+    #[test]
+    fn the_benchmark_operations_fit() {
+        let ops = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/peers/ops");
+        let Ok(entries) = std::fs::read_dir(&ops) else {
+            panic!(
+                "{} is missing: ../shared must sit beside the project",
+                ops.display()
+            );
+        };
+        let mut seen = 0;
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "graphql") {
+                let text = std::fs::read_to_string(&path)
+                    .unwrap()
+                    .replace("ARTICLE_SLUG", "s");
+                let cost = cost(&text, serde_json::json!({}));
+                println!("{}: {cost}", path.display());
+                assert!(cost <= 40_000, "{}: {cost}", path.display());
+                seen += 1;
+            }
+        }
+        assert!(seen >= 4);
     }
 
     #[test]

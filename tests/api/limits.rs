@@ -113,6 +113,13 @@ e2e! {
             assert_eq!(error_code(&response), "GRAPHQL_VALIDATION_FAILED", "{what}: {response:#}");
             assert!(response["data"].is_null(), "{what}: nothing ran");
         }
+        // Text weighs its longest allowed value: a page of 100 article
+        // bodies (up to 100,000 characters each) is over the limit, 99 are
+        // not.
+        let bodies = |n: u32| format!("{{ articles(first: {n}) {{ nodes {{ body }} }} }}");
+        let response = app.gql(None, &bodies(100), json!({})).await;
+        assert_eq!(error_code(&response), "GRAPHQL_VALIDATION_FAILED", "{response:#}");
+        app.gql_ok(None, &bodies(99), json!({})).await;
         // More than 100 ids is refused by the field, whatever it selects.
         let ids: Vec<&str> = vec!["VXNlcjox"; 101];
         let response = app
