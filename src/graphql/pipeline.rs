@@ -227,7 +227,7 @@ impl Pipeline {
             return Err(with_code(
                 ServerError::new(
                     format!(
-                        "{what} costs {shown}; at most {limit} (each field 1, a page times its size, an id list times its length)"
+                        "{what} costs {shown}; at most {limit} (each field 1, text by its longest value, a page times its size, an id list times its length, a password hash 5,000)"
                     ),
                     None,
                 ),
