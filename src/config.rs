@@ -131,9 +131,16 @@ pub struct Config {
     #[arg(long, env = "TOKEN_AUDIENCE")]
     pub token_audience: Option<String>,
 
-    /// How long a token stays valid, in hours.
-    #[arg(long, env = "TOKEN_TTL_HOURS", default_value_t = 24 * 7, value_parser = clap::value_parser!(u64).range(1..=24 * 365))]
-    pub token_ttl_hours: u64,
+    /// How long an access token stays valid, in minutes. Short, because a
+    /// token cannot be recalled from a client that keeps it: the refresh
+    /// token (see `--session-ttl-days`) gets a new one.
+    #[arg(long, env = "TOKEN_TTL_MINUTES", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=24 * 60))]
+    pub token_ttl_minutes: u64,
+
+    /// How long a session lasts after its last refresh, in days (sliding:
+    /// each `refreshSession` starts the time again).
+    #[arg(long, env = "SESSION_TTL_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3650))]
+    pub session_ttl_days: u64,
 
     /// Browser origins allowed to call the API (comma-separated, e.g.
     /// `https://app.example.com,http://localhost:3000`), or `*` for any.
@@ -246,7 +253,11 @@ impl Config {
     }
 
     pub fn token_ttl(&self) -> Duration {
-        Duration::from_secs(self.token_ttl_hours * 3600)
+        Duration::from_secs(self.token_ttl_minutes * 60)
+    }
+
+    pub fn session_ttl(&self) -> Duration {
+        Duration::from_secs(self.session_ttl_days * 86_400)
     }
 
     pub fn request_timeout(&self) -> Duration {

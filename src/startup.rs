@@ -9,11 +9,15 @@ use sea_orm::DatabaseConnection;
 use secrecy::ExposeSecret as _;
 use tokio::net::TcpListener;
 
+use crate::auth::activity::Activity;
+use crate::auth::ended::EndedSessions;
 use crate::auth::token::{Deployment, Tokens};
 use crate::config::Config;
+use crate::domain::sessions::Sessions;
 use crate::events::EventBus;
 use crate::graphql::documents::DocumentCache;
 use crate::graphql::pipeline::Pipeline;
+use crate::graphql::viewer::Authenticator;
 use crate::graphql::{self, Limits, Services};
 use crate::http::{self, AppState};
 use crate::jobs::worker::Worker;
@@ -25,6 +29,8 @@ pub struct App {
     router: axum::Router,
     db: DatabaseConnection,
     worker: Option<Worker>,
+    /// Sessions used since the last write of their `last_used_at`.
+    activity: Arc<Activity>,
 }
 
 impl App {
@@ -87,6 +93,21 @@ impl App {
         let events = EventBus::for_database(&config.database.database_url, &db)
             .await
             .context("cannot start the event bus")?;
+        // Listening before loading, so a session that ends in between is
+        // heard of; loaded before serving, so no token of an ended session
+        // is accepted after a restart.
+        let ended = Arc::new(EndedSessions::new(tokens.ttl()));
+        let ended_events = events.subscribe();
+        domain::sessions::load_ended(&db, &ended)
+            .await
+            .map_err(|error| anyhow::anyhow!("cannot load the ended sessions: {error:?}"))?;
+        tokio::spawn(domain::sessions::follow_ended(
+            db.clone(),
+            ended_events,
+            ended.clone(),
+        ));
+        let activity = Arc::new(Activity::default());
+        let sessions = Sessions::new(config.session_ttl(), ended.clone(), events.clone());
         let worker = (!config.no_worker).then(|| {
             Worker::new(
                 db.clone(),
@@ -99,6 +120,7 @@ impl App {
                 db: request_db.clone(),
                 tokens: (*tokens).clone(),
                 events: events.clone(),
+                sessions,
             },
             Limits {
                 max_depth: config.max_query_depth as usize,
@@ -116,7 +138,12 @@ impl App {
             ws_limits: config.ws_limits(),
             db: request_db,
             ops_db: db.clone(),
-            tokens,
+            auth: Arc::new(Authenticator {
+                tokens,
+                ended,
+                activity: activity.clone(),
+                db: db.clone(),
+            }),
         };
         let router = http::router(state, &config);
         let listener = TcpListener::bind(config.listen)
@@ -127,6 +154,7 @@ impl App {
             router,
             db,
             worker,
+            activity,
         })
     }
 
@@ -161,6 +189,11 @@ impl App {
                 let _ = stopped.wait_for(|stop| *stop).await;
             }))
         });
+        let housekeeping = tokio::spawn(keep_sessions(
+            self.db.clone(),
+            self.activity.clone(),
+            stopped.clone(),
+        ));
         axum::serve(
             self.listener,
             self.router
@@ -175,11 +208,42 @@ impl App {
         if let Some(worker) = worker {
             let _ = worker.await;
         }
+        let _ = housekeeping.await;
         self.db.close_by_ref().await.ok();
         tracing::info!("stopped");
         Ok(())
     }
 }
+
+/// Once a minute, and once more at shutdown: writes which sessions were
+/// used, and deletes the rows of sessions long ended or expired.
+async fn keep_sessions(
+    db: DatabaseConnection,
+    activity: Arc<Activity>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(SESSION_HOUSEKEEPING);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        let stopping = tokio::select! {
+            _ = tick.tick() => false,
+            _ = stopped.wait_for(|stop| *stop) => true,
+        };
+        if let Err(error) = domain::sessions::touch(&db, &activity.take()).await {
+            tracing::warn!(error = ?error, "cannot record when sessions were last used");
+        }
+        if stopping {
+            return;
+        }
+        if let Err(error) = domain::sessions::sweep(&db).await {
+            tracing::warn!(error = ?error, "cannot delete old sessions");
+        }
+    }
+}
+
+/// How often `keep_sessions` runs: `Session.lastUsedAt` lags by this much.
+const SESSION_HOUSEKEEPING: std::time::Duration = std::time::Duration::from_secs(60);
 
 async fn shutdown_signal() {
     let ctrl_c = async {

@@ -13,6 +13,7 @@ pub mod follow;
 pub mod notification;
 pub mod outbox;
 pub mod prelude;
+pub mod session;
 pub mod setting;
 pub mod tag;
 pub mod total;

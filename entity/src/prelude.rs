@@ -7,6 +7,7 @@ pub use super::favorite::Entity as Favorite;
 pub use super::follow::Entity as Follow;
 pub use super::notification::Entity as Notification;
 pub use super::outbox::Entity as Outbox;
+pub use super::session::Entity as Session;
 pub use super::setting::Entity as Setting;
 pub use super::tag::Entity as Tag;
 pub use super::total::Entity as Total;

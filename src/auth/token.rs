@@ -1,9 +1,11 @@
-//! Bearer tokens: HS256 JWTs whose subject is the user's id, bound to one
-//! deployment by their issuer and audience.
+//! Access tokens: short-lived HS256 JWTs whose subject is the user's id and
+//! whose `sid` names the session they belong to, bound to one deployment by
+//! their issuer and audience.
 //!
 //! Stateless on purpose: any instance that shares the secret (given, or kept
 //! in the database) and the deployment's issuer accepts any other's tokens
-//! without a lookup.
+//! without a lookup. What a signature cannot say (that the session has
+//! ended since) is `auth::ended`'s, in memory.
 
 use std::time::Duration;
 
@@ -13,12 +15,14 @@ use serde::{Deserialize, Serialize};
 
 /// Seconds of clock difference tolerated between instances: enough for
 /// servers with synchronized clocks, without stretching every token's life.
-const LEEWAY: u64 = 5;
+pub(crate) const LEEWAY: u64 = 5;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     /// The user's id.
     sub: String,
+    /// The session's id.
+    sid: i64,
     iss: String,
     aud: String,
     iat: i64,
@@ -34,6 +38,17 @@ pub enum TokenError {
     Expired,
     #[error("the token is not valid")]
     Invalid,
+    #[error("the session has ended; sign in again")]
+    Ended,
+}
+
+/// What an accepted token says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verified {
+    pub user_id: i64,
+    pub session_id: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
 }
 
 /// Who tokens are from and for.
@@ -70,18 +85,33 @@ impl Tokens {
         }
     }
 
-    /// A token for `user_id`, valid for the configured time from now.
-    pub fn issue(&self, user_id: i64) -> String {
+    /// How long a token lives.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// A token for `user_id` in `session_id`, valid for the configured time
+    /// from now, and when it expires (Unix seconds).
+    pub fn issue(&self, user_id: i64, session_id: i64) -> (String, i64) {
         let now = Utc::now().timestamp();
         let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
-        self.issue_with_times(user_id, now, now.saturating_add(ttl))
+        let expires_at = now.saturating_add(ttl);
+        let token = self.issue_with_times(user_id, session_id, now, expires_at);
+        (token, expires_at)
     }
 
     /// A token with explicit times (not before = issued at); tests use it
     /// for expired and not-yet-valid tokens.
-    pub fn issue_with_times(&self, user_id: i64, issued_at: i64, expires_at: i64) -> String {
+    pub fn issue_with_times(
+        &self,
+        user_id: i64,
+        session_id: i64,
+        issued_at: i64,
+        expires_at: i64,
+    ) -> String {
         let claims = Claims {
             sub: user_id.to_string(),
+            sid: session_id,
             iss: self.deployment.issuer.clone(),
             aud: self.deployment.audience.clone(),
             iat: issued_at,
@@ -92,17 +122,12 @@ impl Tokens {
             .expect("BUG: HS256 encoding of plain claims cannot fail")
     }
 
-    /// The user id a valid token names.
-    pub fn verify(&self, token: &str) -> Result<i64, TokenError> {
-        self.verify_until(token).map(|(user_id, _)| user_id)
-    }
-
-    /// The user id a valid token names, and when it expires (Unix seconds).
+    /// What a valid token names.
     ///
     /// Beyond the signature, expiry, `nbf`, issuer and audience (checked by
     /// jsonwebtoken): a token issued in the future, or one that lives longer
     /// than this deployment's token lifetime, was not made by it.
-    pub fn verify_until(&self, token: &str) -> Result<(i64, i64), TokenError> {
+    pub fn verify(&self, token: &str) -> Result<Verified, TokenError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|error| match error.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
@@ -118,7 +143,11 @@ impl Tokens {
             return Err(TokenError::Invalid);
         }
         let user_id = claims.sub.parse().map_err(|_| TokenError::Invalid)?;
-        Ok((user_id, claims.exp))
+        Ok(Verified {
+            user_id,
+            session_id: claims.sid,
+            expires_at: claims.exp,
+        })
     }
 }
 
@@ -141,10 +170,22 @@ mod tests {
         )
     }
 
+    fn issue(tokens: &Tokens, user_id: i64) -> String {
+        tokens.issue(user_id, 7).0
+    }
+
     #[test]
-    fn a_token_names_its_user() {
+    fn a_token_names_its_user_and_session() {
         let tokens = tokens();
-        assert_eq!(tokens.verify(&tokens.issue(42)), Ok(42));
+        let (token, expires_at) = tokens.issue(42, 7);
+        assert_eq!(
+            tokens.verify(&token),
+            Ok(Verified {
+                user_id: 42,
+                session_id: 7,
+                expires_at
+            })
+        );
     }
 
     #[test]
@@ -152,10 +193,10 @@ mod tests {
         let tokens = tokens();
         let now = Utc::now().timestamp();
         assert_eq!(
-            tokens.verify(&tokens.issue_with_times(1, now - 120, now - 60)),
+            tokens.verify(&tokens.issue_with_times(1, 7, now - 120, now - 60)),
             Err(TokenError::Expired)
         );
-        let mut tampered = tokens.issue(1);
+        let mut tampered = issue(&tokens, 1);
         tampered.pop();
         assert_eq!(tokens.verify(&tampered), Err(TokenError::Invalid));
         let other = Tokens::new(
@@ -163,14 +204,14 @@ mod tests {
             Duration::from_secs(60),
             deployment("here"),
         );
-        assert_eq!(tokens.verify(&other.issue(1)), Err(TokenError::Invalid));
+        assert_eq!(tokens.verify(&issue(&other, 1)), Err(TokenError::Invalid));
     }
 
     #[test]
     fn tokens_of_another_deployment_are_refused() {
         let secret = b"0123456789abcdef0123456789abcdef";
         let there = Tokens::new(secret, Duration::from_secs(60), deployment("there"));
-        assert_eq!(tokens().verify(&there.issue(1)), Err(TokenError::Invalid));
+        assert_eq!(tokens().verify(&issue(&there, 1)), Err(TokenError::Invalid));
         let audience_only = Tokens::new(
             secret,
             Duration::from_secs(60),
@@ -180,7 +221,7 @@ mod tests {
             },
         );
         assert_eq!(
-            tokens().verify(&audience_only.issue(1)),
+            tokens().verify(&issue(&audience_only, 1)),
             Err(TokenError::Invalid)
         );
     }
@@ -191,12 +232,12 @@ mod tests {
         let now = Utc::now().timestamp();
         // Not valid before a minute from now (nbf = iat in the future).
         assert_eq!(
-            tokens.verify(&tokens.issue_with_times(1, now + 60, now + 100)),
+            tokens.verify(&tokens.issue_with_times(1, 7, now + 60, now + 100)),
             Err(TokenError::Invalid)
         );
         // Valid now, but for longer than the 60 s lifetime.
         assert_eq!(
-            tokens.verify(&tokens.issue_with_times(1, now, now + 3600)),
+            tokens.verify(&tokens.issue_with_times(1, 7, now, now + 3600)),
             Err(TokenError::Invalid)
         );
     }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod notifications;
 pub mod pagination;
 pub mod profiles;
+pub mod sessions;
 pub mod settings;
 pub mod slugs;
 pub(crate) mod sql;

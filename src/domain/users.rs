@@ -8,8 +8,9 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, 
 use sea_orm::{ColumnTrait, DatabaseConnection, IntoActiveModel};
 
 use super::error::OnConstraint;
+use super::sessions::{Issued, Sessions};
 use super::validate::{self, Checks};
-use super::{Error, Result, sql, time};
+use super::{Error, Result, begin_write, sql, time};
 use crate::auth::password;
 
 /// What `signUp` receives, unchecked.
@@ -36,7 +37,12 @@ pub struct UserPatch {
 /// username or email is taken, also when two sign-ups race for it (the
 /// unique index decides, not the pre-check).
 #[tracing::instrument(skip_all, fields(username = %input.username))]
-pub async fn sign_up(db: &DatabaseConnection, input: NewUser) -> Result<user::Model> {
+pub async fn sign_up(
+    db: &DatabaseConnection,
+    sessions: &Sessions,
+    input: NewUser,
+    user_agent: Option<&str>,
+) -> Result<(user::Model, Issued)> {
     let mut checks = Checks::default();
     let username = checks.check("username", validate::username(&input.username));
     let email = checks.check("email", validate::email(&input.email));
@@ -52,7 +58,9 @@ pub async fn sign_up(db: &DatabaseConnection, input: NewUser) -> Result<user::Mo
     single_script(&username)?;
     let password_hash = password::hash(password).await?;
     let now = time::now();
-    user::ActiveModel {
+    // The account and its first session commit together.
+    let txn = begin_write(db).await?;
+    let user = user::ActiveModel {
         username_key: Set(user::username_key(&username)),
         username: Set(username),
         email: Set(email),
@@ -65,9 +73,12 @@ pub async fn sign_up(db: &DatabaseConnection, input: NewUser) -> Result<user::Mo
         updated_at: Set(now),
         ..Default::default()
     }
-    .insert(db)
+    .insert(&txn)
     .await
-    .on_unique_violation(taken)
+    .on_unique_violation(taken)?;
+    let issued = sessions.open(&txn, user.id, user_agent).await?;
+    txn.commit().await?;
+    Ok((user, issued))
 }
 
 /// The account whose email and password match.
@@ -106,7 +117,8 @@ pub async fn sign_in(
     }
 }
 
-/// Changes the caller's own account.
+/// Changes the caller's own account. A new password ends every session of
+/// the account but `current`, in the same transaction.
 ///
 /// # Errors
 /// BAD_USER_INPUT for invalid fields; CONFLICT for a username or email that
@@ -114,7 +126,9 @@ pub async fn sign_in(
 #[tracing::instrument(skip_all, fields(user_id))]
 pub async fn update(
     db: &DatabaseConnection,
+    sessions: &Sessions,
     user_id: i64,
+    current: i64,
     patch: UserPatch,
 ) -> Result<user::Model> {
     let mut checks = Checks::default();
@@ -127,7 +141,7 @@ pub async fn update(
     let image = checks.check_opt("image", patch.image, |v| validate::optional_url(&v));
     checks.finish()?;
 
-    let current = find_by_id(db, user_id)
+    let account = find_by_id(db, user_id)
         .await?
         .ok_or_else(Error::unauthenticated)?;
     ensure_available(db, username.as_deref(), email.as_deref(), Some(user_id)).await?;
@@ -139,7 +153,8 @@ pub async fn update(
         None => None,
     };
 
-    let mut model = current.into_active_model();
+    let password_changed = password_hash.is_some();
+    let mut model = account.into_active_model();
     if let Some(username) = username {
         model.username_key = Set(user::username_key(&username));
         model.username = Set(username);
@@ -157,8 +172,16 @@ pub async fn update(
         model.image = Set(image);
     }
     model.updated_at = Set(time::now());
-    // One UPDATE statement: it applies whole or not at all.
-    model.update(db).await.on_unique_violation(taken)
+    if !password_changed {
+        // One UPDATE statement: it applies whole or not at all.
+        return model.update(db).await.on_unique_violation(taken);
+    }
+    let txn = begin_write(db).await?;
+    let user = model.update(&txn).await.on_unique_violation(taken)?;
+    let ended = sessions.end_others_in(&txn, user_id, Some(current)).await?;
+    txn.commit().await?;
+    sessions.announce(ended).await;
+    Ok(user)
 }
 
 pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<user::Model>> {

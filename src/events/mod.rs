@@ -35,6 +35,17 @@ pub enum Event {
     },
     /// Jobs were queued: every instance's worker looks at the outbox.
     JobsQueued,
+    /// These sessions ended: every instance refuses their tokens.
+    SessionsEnded {
+        sessions: Vec<i64>,
+    },
+    /// This instance's LISTEN connection dropped: events published until
+    /// `ListenerRestored` may never arrive. Never sent between instances.
+    #[serde(skip)]
+    ListenerLost,
+    /// LISTEN works again; what was missed must be read from the database.
+    #[serde(skip)]
+    ListenerRestored,
 }
 
 /// One event as subscribers receive it, with a slot where the first of them

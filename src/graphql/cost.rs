@@ -67,6 +67,11 @@ const WEIGHTS: &[(&str, &str, u64)] = &[
     ("Mutation", "resetPassword", PASSWORD_HASH_COST),
 ];
 
+/// Lists without a `first` whose length has a bound of its own: what they
+/// select is multiplied by it.
+const BOUNDED_LISTS: &[(&str, &str, u64)] =
+    &[("User", "sessions", crate::domain::sessions::LIST_MAX)];
+
 /// Why a request cannot run.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refusal {
@@ -87,6 +92,8 @@ struct FieldInfo {
     first: Option<u64>,
     /// Answers one entry per id of its `ids` argument.
     per_id: bool,
+    /// Answers a list of at most this many entries (`BOUNDED_LISTS`).
+    bound: Option<u64>,
     weight: u64,
 }
 
@@ -131,6 +138,12 @@ impl CostModel {
                         ty: named_type(&field.ty.node).clone(),
                         first,
                         per_id: argument("ids").is_some(),
+                        bound: BOUNDED_LISTS
+                            .iter()
+                            .find(|(ty, name, _)| {
+                                *ty == parent.as_str() && *name == field.name.node
+                            })
+                            .map(|(_, _, bound)| *bound),
                         weight,
                     };
                     (field.name.node, info)
@@ -331,7 +344,7 @@ impl Walk<'_> {
                 _ => 1,
             };
         }
-        1
+        info.bound.unwrap_or(1)
     }
 
     fn sets_password(&self, arguments: &[(Positioned<Name>, Positioned<Value>)]) -> bool {

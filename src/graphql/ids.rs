@@ -11,6 +11,7 @@ pub enum Kind {
     Article,
     Comment,
     Notification,
+    Session,
 }
 
 impl Kind {
@@ -20,6 +21,7 @@ impl Kind {
             Kind::Article => "Article",
             Kind::Comment => "Comment",
             Kind::Notification => "Notification",
+            Kind::Session => "Session",
         }
     }
 }
@@ -34,9 +36,15 @@ pub fn decode(id: &str) -> Option<(Kind, i64)> {
     let bytes = URL_SAFE_NO_PAD.decode(id).ok()?;
     let text = std::str::from_utf8(&bytes).ok()?;
     let (name, raw) = text.split_once(':')?;
-    let kind = [Kind::User, Kind::Article, Kind::Comment, Kind::Notification]
-        .into_iter()
-        .find(|kind| kind.name() == name)?;
+    let kind = [
+        Kind::User,
+        Kind::Article,
+        Kind::Comment,
+        Kind::Notification,
+        Kind::Session,
+    ]
+    .into_iter()
+    .find(|kind| kind.name() == name)?;
     Some((kind, raw.parse().ok()?))
 }
 

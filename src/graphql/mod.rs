@@ -15,6 +15,7 @@ pub mod loaders;
 pub mod node;
 pub mod notifications;
 pub mod pipeline;
+pub mod sessions;
 pub mod tags;
 pub mod users;
 pub mod viewer;
@@ -40,6 +41,7 @@ pub struct QueryRoot(
 #[graphql(name = "Mutation")]
 pub struct MutationRoot(
     users::UserMutation,
+    sessions::SessionMutation,
     articles::ArticleMutation,
     comments::CommentMutation,
     notifications::NotificationMutation,
@@ -66,6 +68,7 @@ pub struct Services {
     pub db: DatabaseConnection,
     pub tokens: Tokens,
     pub events: crate::events::EventBus,
+    pub sessions: crate::domain::sessions::Sessions,
 }
 
 /// The schema, without extensions: what they would do is in `pipeline`.

@@ -7,6 +7,7 @@ use super::comments::Comment;
 use super::ids::{self, Kind};
 use super::loaders::{ArticleById, CommentById, UserById};
 use super::notifications::Notification;
+use super::sessions::Session;
 use super::users::User;
 use super::viewer::ContextExt as _;
 
@@ -18,6 +19,7 @@ pub enum Node {
     Article(Article),
     Comment(Comment),
     Notification(Notification),
+    Session(Session),
 }
 
 #[derive(Default)]
@@ -66,6 +68,14 @@ async fn load(ctx: &Context<'_>, id: &ID) -> Result<Option<Node>> {
                 .remove(&id)
                 .filter(|n| n.recipient_id == viewer)
                 .map(|n| Node::Notification(Notification(n))),
+            None => None,
+        },
+        // Only its own user may refetch a session.
+        Kind::Session => match ctx.viewer().id()? {
+            Some(viewer) => crate::domain::sessions::find(ctx.reads(), id)
+                .await?
+                .filter(|session| session.user_id == viewer)
+                .map(|session| Node::Session(Session(session))),
             None => None,
         },
     })

@@ -25,6 +25,7 @@ use sea_orm::DatabaseConnection;
 use super::cost::{CostModel, Refusal};
 use super::documents::{DocumentCache, sha256};
 use super::error::{self, classify_all, with_code};
+use super::viewer::UserAgent;
 use super::{AppSchema, Viewer, batching, bounds, loaders};
 use crate::db::Reads;
 use crate::metrics::Metrics;
@@ -35,6 +36,7 @@ pub struct Scope {
     pub db: DatabaseConnection,
     pub metrics: Arc<Metrics>,
     pub viewer: Viewer,
+    pub user_agent: UserAgent,
 }
 
 /// What any request may ask for, from the configuration.
@@ -139,6 +141,7 @@ impl Pipeline {
                 prepared.request = prepared
                     .request
                     .data(scope.viewer)
+                    .data(scope.user_agent.clone())
                     .data(loaders.clone())
                     .data(reads.clone());
                 prepared

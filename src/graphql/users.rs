@@ -1,7 +1,7 @@
 //! Users: the `User` type, accounts (`signUp`, `signIn`, `viewer`,
 //! `updateViewer`) and profiles (`user`).
 
-use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
+use async_graphql::{Context, ID, InputObject, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::user;
 
@@ -11,6 +11,7 @@ use super::ids::{self, Kind};
 use super::loaders::{
     FollowedByViewer, UserArticles, UserEmail, UserFavorites, UserFollowers, UserFollowing,
 };
+use super::sessions::{AuthPayload, Session};
 use super::viewer::ContextExt as _;
 use crate::domain::Seen;
 use crate::domain::profiles::{self, Profile};
@@ -55,7 +56,7 @@ impl User {
     }
 
     /// The account a request has just signed in as.
-    fn signed_in(account: user::Model) -> Self {
+    pub(crate) fn signed_in(account: user::Model) -> Self {
         Self {
             signed_in: true,
             ..Self::account(account)
@@ -180,6 +181,15 @@ impl User {
         .await
     }
 
+    /// The user's own open sessions, newest first: empty for every caller but the user.
+    async fn sessions(&self, ctx: &Context<'_>) -> Result<Vec<Session>> {
+        if ctx.viewer().id()? != Some(self.row.id) {
+            return Ok(Vec::new());
+        }
+        let sessions = crate::domain::sessions::open_sessions(ctx.reads(), self.row.id).await?;
+        Ok(sessions.into_iter().map(Session).collect())
+    }
+
     /// Articles this user favorited, most recently favorited first.
     async fn favorites(
         &self,
@@ -197,14 +207,6 @@ impl User {
         )
         .await
     }
-}
-
-/// A signed-in session: the bearer token to send as `Authorization: Bearer
-/// <token>`, and the account it belongs to.
-#[derive(SimpleObject)]
-pub struct AuthPayload {
-    token: String,
-    user: User,
 }
 
 #[derive(InputObject)]
@@ -266,32 +268,33 @@ pub struct UserMutation;
 impl UserMutation {
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<AuthPayload> {
         let services = ctx.services();
-        let user = domain_users::sign_up(
+        let (user, issued) = domain_users::sign_up(
             &services.db,
+            &services.sessions,
             NewUser {
                 username: input.username,
                 email: input.email,
                 password: input.password,
             },
+            ctx.user_agent(),
         )
         .await?;
-        Ok(AuthPayload {
-            token: services.tokens.issue(user.id),
-            user: User::signed_in(user),
-        })
+        Ok(AuthPayload::new(ctx, user, issued))
     }
 
     async fn sign_in(&self, ctx: &Context<'_>, input: SignInInput) -> Result<AuthPayload> {
         let services = ctx.services();
         let user = domain_users::sign_in(&services.db, &input.email, &input.password).await?;
-        Ok(AuthPayload {
-            token: services.tokens.issue(user.id),
-            user: User::signed_in(user),
-        })
+        let issued = services
+            .sessions
+            .open(&services.db, user.id, ctx.user_agent())
+            .await?;
+        Ok(AuthPayload::new(ctx, user, issued))
     }
 
+    /// A new password also ends every other session of the caller.
     async fn update_viewer(&self, ctx: &Context<'_>, input: UpdateViewerInput) -> Result<User> {
-        let user_id = ctx.viewer().require()?;
+        let (user_id, session) = ctx.viewer().require_session()?;
         let patch = UserPatch {
             email: input.email,
             username: input.username,
@@ -299,8 +302,9 @@ impl UserMutation {
             bio: input.bio,
             image: input.image,
         };
+        let services = ctx.services();
         Ok(User::account(
-            domain_users::update(&ctx.services().db, user_id, patch).await?,
+            domain_users::update(&services.db, &services.sessions, user_id, session, patch).await?,
         ))
     }
 

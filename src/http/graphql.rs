@@ -20,6 +20,7 @@
 use std::collections::BTreeMap;
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, ParseRequestError, ServerError};
@@ -34,6 +35,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::negotiation::{self, MediaType};
+use crate::graphql::viewer::UserAgent;
 use crate::graphql::{Viewer, error, pipeline};
 
 pub(super) async fn post(
@@ -77,7 +79,7 @@ pub(super) async fn get(
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::from([127, 0, 0, 1]), |info| info.0.ip());
         return match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
-            Ok(ws) => super::websocket::upgrade(state, ws, client),
+            Ok(ws) => super::websocket::upgrade(state, ws, client, user_agent(&parts.headers)),
             Err(rejection) => rejection.into_response(),
         };
     }
@@ -161,15 +163,26 @@ async fn execute(
         Some(_) if authorization.is_none() => {
             Viewer::Refused(crate::auth::token::TokenError::Invalid)
         }
-        _ => Viewer::from_authorization(authorization, &state.tokens),
+        _ => state.auth.authenticate(authorization).await.viewer,
     };
     let scope = pipeline::Scope {
         db: state.db.clone(),
         metrics: state.metrics.clone(),
         viewer,
+        user_agent: user_agent(headers),
     };
     let responses = state.pipeline.execute_batch(batch, scope).await;
     graphql_response(responses, media_type)
+}
+
+/// The request's `User-Agent`, when it is text.
+pub(super) fn user_agent(headers: &HeaderMap) -> UserAgent {
+    UserAgent(
+        headers
+            .get(header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .map(Arc::from),
+    )
 }
 
 /// The HTTP answer to GraphQL responses: its status and body as the module

@@ -24,9 +24,9 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::token::Tokens;
 use crate::config::Config;
 use crate::graphql::pipeline::Pipeline;
+use crate::graphql::viewer::Authenticator;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -40,7 +40,8 @@ pub struct AppState {
     pub ws_limits: WsLimits,
     /// The WebSocket connections open now, in all and per client address.
     pub ws_connections: Arc<websocket::Connections>,
-    pub tokens: Arc<Tokens>,
+    /// Checks bearer tokens (and whether their session has ended).
+    pub auth: Arc<Authenticator>,
 }
 
 pub fn router(state: AppState, config: &Config) -> Router {

@@ -19,11 +19,13 @@ use axum::response::Response;
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::AppState;
 use crate::db::Reads;
+use crate::graphql::viewer::{Authenticated, UserAgent};
 use crate::graphql::{Viewer, batching, loaders};
 
 /// The subprotocols, in the order the server prefers them.
@@ -148,7 +150,12 @@ enum Protocol {
     Legacy,
 }
 
-pub(super) fn upgrade(state: AppState, ws: WebSocketUpgrade, client: IpAddr) -> Response {
+pub(super) fn upgrade(
+    state: AppState,
+    ws: WebSocketUpgrade,
+    client: IpAddr,
+    user_agent: UserAgent,
+) -> Response {
     let limits = state.ws_limits;
     let guard = match state.ws_connections.admit(client, &limits) {
         Ok(guard) => guard,
@@ -167,7 +174,9 @@ pub(super) fn upgrade(state: AppState, ws: WebSocketUpgrade, client: IpAddr) -> 
         _ => Protocol::Transport,
     };
     ws.on_upgrade(move |socket| async move {
-        Connection::new(state, protocol).run(socket).await;
+        Connection::new(state, protocol, user_agent)
+            .run(socket)
+            .await;
         drop(guard);
     })
 }
@@ -211,6 +220,10 @@ struct Connection {
     /// When the token sent at `connection_init` expires (Unix seconds):
     /// the connection is closed with 4403 then.
     expires_at: Option<i64>,
+    /// Sessions as they end, once signed in: when the token's session is
+    /// among them, the connection is closed with 4403.
+    ended: Option<broadcast::Receiver<Arc<[i64]>>>,
+    user_agent: UserAgent,
     subscriptions: HashMap<String, JoinHandle<()>>,
     /// Answers to the message being handled, sent by the loop itself: the
     /// loop also drains `outgoing`, so waiting on it here could deadlock.
@@ -218,7 +231,7 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(state: AppState, protocol: Protocol) -> Self {
+    fn new(state: AppState, protocol: Protocol, user_agent: UserAgent) -> Self {
         let (outgoing, outgoing_rx) = mpsc::channel(OUTGOING);
         Self {
             state,
@@ -227,6 +240,8 @@ impl Connection {
             outgoing_rx: Some(outgoing_rx),
             viewer: None,
             expires_at: None,
+            ended: None,
+            user_agent,
             subscriptions: HashMap::new(),
             replies: Vec::new(),
         }
@@ -247,7 +262,7 @@ impl Connection {
             tokio::select! {
                 message = incoming.next() => match message {
                     Some(Ok(Message::Text(text))) => {
-                        let handled = self.handle(&text);
+                        let handled = self.handle(&text).await;
                         let mut sent = true;
                         for reply in self.replies.drain(..) {
                             sent &= sink.send(reply).await.is_ok();
@@ -270,6 +285,11 @@ impl Connection {
                 }
                 () = sleep_or_never(expiry) => {
                     break Some(Close(4403, "Forbidden: the token has expired"));
+                }
+                ended = next_ended(self.ended.as_mut()) => {
+                    if self.session_ended(ended).await {
+                        break Some(Close(4403, "Forbidden: the session has ended"));
+                    }
                 }
                 () = &mut init_deadline, if self.viewer.is_none() => {
                     break Some(Close(4408, "Connection initialisation timeout"));
@@ -311,11 +331,24 @@ impl Connection {
         let _ = sink.close().await;
     }
 
-    fn handle(&mut self, text: &str) -> Result<(), Close> {
+    /// Whether this connection's session is among `ended` (or, when the
+    /// notices ran ahead of this connection, has ended at all).
+    async fn session_ended(&self, ended: Result<Arc<[i64]>, RecvError>) -> bool {
+        let Some(session) = self.viewer.and_then(|viewer| viewer.session()) else {
+            return false;
+        };
+        match ended {
+            Ok(sessions) => sessions.contains(&session),
+            Err(RecvError::Lagged(_)) => self.state.auth.has_ended(session).await,
+            Err(RecvError::Closed) => false,
+        }
+    }
+
+    async fn handle(&mut self, text: &str) -> Result<(), Close> {
         let message: ClientMessage =
             serde_json::from_str(text).map_err(|_| Close(4400, "Invalid message received"))?;
         match message {
-            ClientMessage::ConnectionInit { payload } => self.init(payload),
+            ClientMessage::ConnectionInit { payload } => self.init(payload).await,
             ClientMessage::Ping { payload } => {
                 let mut pong = json!({ "type": "pong" });
                 if let Some(payload) = payload {
@@ -341,7 +374,7 @@ impl Connection {
 
     /// `connection_init`: the caller's token is `authorization` in the
     /// payload, as `Bearer <token>`, `Token <token>` or the bare token.
-    fn init(&mut self, payload: Option<Value>) -> Result<(), Close> {
+    async fn init(&mut self, payload: Option<Value>) -> Result<(), Close> {
         if self.viewer.is_some() {
             return Err(Close(4429, "Too many initialisation requests"));
         }
@@ -358,8 +391,10 @@ impl Connection {
                     }
                 })
         });
-        let (viewer, expires_at) =
-            Viewer::from_authorization_until(authorization.as_deref(), &self.state.tokens);
+        // Listening before the check, so an end between the two is heard.
+        let ended = self.state.auth.ended.notices();
+        let Authenticated { viewer, expires_at } =
+            self.state.auth.authenticate(authorization.as_deref()).await;
         if let Viewer::Refused(error) = viewer {
             if self.protocol == Protocol::Legacy {
                 self.send(json!({ "type": "connection_error", "payload": { "message": error.to_string() } }))
@@ -368,6 +403,7 @@ impl Connection {
         }
         self.viewer = Some(viewer);
         self.expires_at = expires_at;
+        self.ended = viewer.session().map(|_| ended);
         self.send(json!({ "type": "connection_ack" }));
         Ok(())
     }
@@ -406,7 +442,11 @@ impl Connection {
         // take the pool's connections one statement at a time.
         let reads = Reads::pooled(self.state.db.clone());
         let (loaders, batches) = loaders::for_request(reads.clone(), viewer.id().ok().flatten());
-        let request = request.data(viewer).data(loaders).data(reads);
+        let request = request
+            .data(viewer)
+            .data(self.user_agent.clone())
+            .data(loaders)
+            .data(reads);
         let pipeline = self.state.pipeline.clone();
         let outgoing = self.outgoing.clone();
         let protocol = self.protocol;
@@ -457,6 +497,17 @@ fn until(timestamp: i64) -> Duration {
     let now = chrono::Utc::now().timestamp_millis();
     let millis = timestamp.saturating_mul(1000).saturating_sub(now);
     Duration::from_millis(u64::try_from(millis).unwrap_or(0))
+}
+
+/// The next ended-session notice, or never for a connection without a
+/// session.
+async fn next_ended(
+    notices: Option<&mut broadcast::Receiver<Arc<[i64]>>>,
+) -> Result<Arc<[i64]>, RecvError> {
+    match notices {
+        Some(notices) => notices.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_or_never(duration: Option<Duration>) {

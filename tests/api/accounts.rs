@@ -134,12 +134,14 @@ e2e! {
     async fn viewer_is_null_when_anonymous_and_refused_for_bad_tokens(app) {
         let token = app.sign_up("jane").await;
         let user_id = app.tokens().verify(&token).unwrap();
+        let session = user_id.session_id;
+        let user_id = user_id.user_id;
 
         let anonymous = app.gql_ok(None, VIEWER, json!({})).await;
         assert_eq!(anonymous["viewer"], serde_json::Value::Null);
 
         let now = chrono::Utc::now().timestamp();
-        let expired = app.tokens().issue_with_times(user_id, now - 7200, now - 3600);
+        let expired = app.tokens().issue_with_times(user_id, session, now - 7200, now - 3600);
         let mut tampered = token.clone();
         tampered.replace_range(tampered.len() - 3.., "abc");
         let foreign = conduit_gateway::auth::token::Tokens::new(
@@ -147,7 +149,8 @@ e2e! {
             std::time::Duration::from_secs(60),
             crate::helpers::test_deployment(),
         )
-        .issue(user_id);
+        .issue(user_id, session)
+        .0;
         for (what, header) in [
             ("expired", format!("Bearer {expired}")),
             ("tampered", format!("Bearer {tampered}")),
@@ -196,8 +199,10 @@ e2e! {
     async fn sign_in_works_while_an_expired_token_is_still_sent(app) {
         let token = app.sign_up("jane").await;
         let user_id = app.tokens().verify(&token).unwrap();
+        let session = user_id.session_id;
+        let user_id = user_id.user_id;
         let now = chrono::Utc::now().timestamp();
-        let expired = app.tokens().issue_with_times(user_id, now - 7200, now - 3600);
+        let expired = app.tokens().issue_with_times(user_id, session, now - 7200, now - 3600);
 
         let data = app
             .gql_ok(Some(&expired), SIGN_IN, json!({ "input": { "email": "jane@example.com", "password": "password-jane" } }))

@@ -322,7 +322,7 @@ e2e! {
         let jane = app.sign_up("jane").await;
         let slug = app.create_article(&jane, "Still Here", &[]).await;
         let comment = app.add_comment(&jane, &slug, "hello").await;
-        let ghost = app.tokens().issue(999_999);
+        let ghost = app.tokens().issue(999_999, 1).0;
         let mut wrong = Vec::new();
         let before = app.gql_ok(None, "{ articles { totalCount nodes { favoritesCount commentsCount } } user(username: \"jane\") { followersCount } }", json!({})).await;
 
@@ -356,9 +356,11 @@ e2e! {
         // Arrange
         let jane = app.sign_up("jane").await;
         let id = app.tokens().verify(&jane).unwrap();
+        let session = id.session_id;
+        let id = id.user_id;
         app.create_article(&jane, "Public", &["rust"]).await;
         let now = chrono::Utc::now().timestamp();
-        let expired = app.tokens().issue_with_times(id, now - 7200, now - 3600);
+        let expired = app.tokens().issue_with_times(id, session, now - 7200, now - 3600);
         let mut tampered = jane.clone();
         tampered.replace_range(tampered.len() - 3.., "abc");
 

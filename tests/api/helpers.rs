@@ -198,7 +198,7 @@ impl TestApp {
     pub(crate) fn tokens(&self) -> Tokens {
         Tokens::new(
             TEST_SECRET.as_bytes(),
-            std::time::Duration::from_secs(168 * 3600),
+            std::time::Duration::from_secs(24 * 3600),
             test_deployment(),
         )
     }

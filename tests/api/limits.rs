@@ -245,12 +245,14 @@ async fn one_get_does_not_kill_the_process_on_postgres() {
 }
 
 e2e! {
-    with ["--token-ttl-hours", "1"];
+    with ["--token-ttl-minutes", "60"];
     async fn a_websocket_ends_when_its_token_expires(app) {
         let token = app.sign_up("jane").await;
         let id = app.tokens().verify(&token).unwrap();
+        let session = id.session_id;
+        let id = id.user_id;
         let now = chrono::Utc::now().timestamp();
-        let short = app.tokens().issue_with_times(id, now, now + 2);
+        let short = app.tokens().issue_with_times(id, session, now, now + 2);
         let mut client = Client::ready(&app, TRANSPORT, Some(&short)).await;
         client.subscribe("1", "subscription { notificationReceived { id } }", json!({})).await;
         let started = Instant::now();
@@ -342,11 +344,13 @@ e2e! {
     async fn tokens_from_the_future_or_living_too_long_are_refused(app) {
         let token = app.sign_up("jane").await;
         let id = app.tokens().verify(&token).unwrap();
+        let session = id.session_id;
+        let id = id.user_id;
         let now = chrono::Utc::now().timestamp();
         let viewer = "{ viewer { username } }";
         for (what, token) in [
-            ("issued in an hour", app.tokens().issue_with_times(id, now + 3600, now + 7200)),
-            ("living a year", app.tokens().issue_with_times(id, now, now + 365 * 86_400)),
+            ("issued in an hour", app.tokens().issue_with_times(id, session, now + 3600, now + 7200)),
+            ("living a year", app.tokens().issue_with_times(id, session, now, now + 365 * 86_400)),
         ] {
             let response = app.gql(Some(&token), viewer, json!({})).await;
             assert_eq!(error_code(&response), "UNAUTHENTICATED", "{what}: {response:#}");

@@ -27,6 +27,7 @@ mod process;
 mod profiles;
 mod query_connection;
 mod schema;
+mod sessions;
 mod sql_statements;
 mod strings;
 mod subscriptions;

@@ -126,6 +126,9 @@ enum Fixture {
     Article,
     /// An article by the caller with a comment by the caller: also `$comment_id`.
     Comment,
+    /// A new session of the caller: `$refresh` (its refresh token) and
+    /// `$session_id`.
+    Session,
 }
 
 /// For a field of a nested type: the root field that reaches it.
@@ -306,6 +309,24 @@ const CASES: &[Case] = &[
             ("input.email", Check::Lookup, "$unique{}@example.com"),
             ("input.password", Check::Lookup, "{}-password"),
         ],
+    },
+    Case {
+        coordinate: "Mutation.refreshSession",
+        signed_in: false,
+        fixture: Fixture::Session,
+        parent: None,
+        args: r#"{ "refreshToken": "$refresh" }"#,
+        select: "{ token }",
+        inputs: &[("refreshToken", Check::Lookup, "{}")],
+    },
+    Case {
+        coordinate: "Mutation.endSessions",
+        signed_in: true,
+        fixture: Fixture::Session,
+        parent: None,
+        args: r#"{ "id": "$session_id" }"#,
+        select: "",
+        inputs: &[("id", Check::Lookup, "{}")],
     },
     Case {
         coordinate: "Mutation.updateViewer",
@@ -792,7 +813,39 @@ impl Call<'_> {
             ("$email", self.fixtures.email.clone()),
             ("$other", self.fixtures.other.clone()),
         ];
-        if self.case.fixture != Fixture::None {
+        if self.case.fixture == Fixture::Session {
+            let data = self
+                .app
+                .gql_ok(
+                    None,
+                    "mutation($e: String!) { signIn(input: { email: $e, password: \"password-fixture\" }) { token refreshToken } }",
+                    json!({ "e": self.fixtures.email }),
+                )
+                .await;
+            let token = data["signIn"]["token"].as_str().expect("a token");
+            let sessions = self
+                .app
+                .gql_ok(
+                    Some(token),
+                    "{ viewer { sessions { id current } } }",
+                    json!({}),
+                )
+                .await;
+            let current = sessions["viewer"]["sessions"]
+                .as_array()
+                .expect("sessions")
+                .iter()
+                .find(|session| session["current"] == true)
+                .expect("the current session");
+            placeholders.push((
+                "$session_id",
+                current["id"].as_str().expect("an id").to_owned(),
+            ));
+            let refresh = data["signIn"]["refreshToken"]
+                .as_str()
+                .expect("a refresh token");
+            placeholders.push(("$refresh", refresh.to_owned()));
+        } else if self.case.fixture != Fixture::None {
             let token = &self.fixtures.token;
             let slug = self
                 .app
