@@ -37,6 +37,36 @@ pub enum Command {
     /// Fill a fresh database with realistic, deterministic demo data
     /// (migrating first). Every demo user's password is `password`.
     Seed(SeedArgs),
+    /// Store, list or remove trusted documents (the operations clients
+    /// ship), which every instance on the database serves by id.
+    Documents(DocumentsArgs),
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct DocumentsArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    #[command(subcommand)]
+    pub action: DocumentsAction,
+}
+
+#[derive(Clone, Debug, Subcommand)]
+pub enum DocumentsAction {
+    /// Stores the documents of manifests: Apollo's persisted query
+    /// manifest, graphql-codegen's `persisted-documents.json`, or a map of
+    /// SHA-256 id to document. A manifest with a wrong id stores nothing.
+    Add {
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
+    /// Lists the stored documents: id, operation, when added, uses.
+    List,
+    /// Removes stored documents by id.
+    Remove {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
 }
 
 #[derive(Clone, Debug, Args)]
@@ -220,6 +250,13 @@ pub struct Config {
     /// wakes it (a commit on any instance wakes it at once).
     #[arg(long, env = "WORKER_POLL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
     pub worker_poll_ms: u64,
+
+    /// Which documents may run: `allow` (stored documents by id, automatic
+    /// persisted queries and any document's text) or `only` (only the
+    /// documents `conduit-gateway documents add` stored, by id or by their
+    /// exact text; anything else is PERSISTED_QUERY_NOT_IN_LIST).
+    #[arg(long, env = "TRUSTED_DOCUMENTS", value_enum, default_value_t)]
+    pub trusted_documents: crate::graphql::trusted::Mode,
 
     /// Do not apply pending migrations on start.
     #[arg(long, env = "NO_MIGRATE", action = ArgAction::SetTrue)]

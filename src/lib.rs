@@ -3,12 +3,14 @@
 //! Data flows down one way: `http` → `graphql` → `domain` → `entity`; nothing
 //! below knows about what is above it.
 
-/// Password hashing and bearer tokens.
+/// Password hashing, access and refresh tokens, ended sessions.
 pub mod auth;
 /// Settings from flags and the environment.
 pub mod config;
 /// Connecting to SQLite or PostgreSQL and migrating it.
 pub mod db;
+/// The `documents` command: trusted documents in and out of the database.
+pub mod documents;
 /// The rules: validation, authorization, transactions. No GraphQL, no HTTP.
 pub mod domain;
 /// The event bus: in-process, or PostgreSQL LISTEN/NOTIFY across instances.

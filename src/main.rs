@@ -1,9 +1,9 @@
-//! The command line: `serve`, `migrate`, `schema`, `seed`. Thin on purpose:
+//! The command line: `serve`, `migrate`, `schema`, `seed`, `documents`. Thin on purpose:
 //! all the work is in the library, so tests and tools reuse the same code.
 
 use clap::Parser;
 use conduit_gateway::config::{Cli, Command};
-use conduit_gateway::{db, graphql, seed, startup, telemetry};
+use conduit_gateway::{db, documents, graphql, seed, startup, telemetry};
 
 /// mimalloc instead of glibc's malloc: a profile of the `deep` benchmark
 /// spent ~30 % of the server's CPU in glibc malloc/free and its arena
@@ -41,5 +41,6 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Seed(args) => seed::command(args).await,
+        Command::Documents(args) => documents::command(args).await,
     }
 }

@@ -11,12 +11,19 @@ use sea_orm::DatabaseConnection;
 /// Statements slower than this are logged with their SQL (no values).
 const SLOW_STATEMENT: Duration = Duration::from_millis(500);
 
+/// Distinct client names counted apart; the rest count as `other` (the
+/// name is whatever a client sends, so the set must stay bounded).
+const CLIENT_NAMES: usize = 100;
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     sql_statements: AtomicU64,
     sql_failures: AtomicU64,
     sql_micros: AtomicU64,
     query_connections: AtomicU64,
+    /// Documents refused for not being stored (`--trusted-documents only`),
+    /// by client name.
+    not_in_list: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 impl Metrics {
@@ -55,6 +62,26 @@ impl Metrics {
         self.query_connections.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A document refused for not being stored, from the client that named
+    /// itself `client` (`apollographql-client-name`), if it did.
+    pub fn record_not_in_list(&self, client: Option<&str>) {
+        let client = client.unwrap_or("unknown");
+        tracing::warn!(
+            client,
+            "refused a document that is not stored (trusted documents only)"
+        );
+        let mut counts = self
+            .not_in_list
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = if counts.contains_key(client) || counts.len() < CLIENT_NAMES {
+            client
+        } else {
+            "other"
+        };
+        *counts.entry(key.to_owned()).or_insert(0) += 1;
+    }
+
     pub fn sql_statements(&self) -> u64 {
         self.sql_statements.load(Ordering::Relaxed)
     }
@@ -90,6 +117,19 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
                 value.load(Ordering::Relaxed)
             );
+        }
+        let name = "conduit_trusted_document_refusals_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} documents refused because they are not stored, by client name\n# TYPE {name} counter"
+        );
+        let counts = self
+            .not_in_list
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (client, count) in counts.iter() {
+            let client = client.replace('\\', "\\\\").replace('"', "\\\"");
+            let _ = writeln!(out, "{name}{{client=\"{client}\"}} {count}");
         }
         out
     }

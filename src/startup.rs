@@ -17,6 +17,7 @@ use crate::domain::sessions::Sessions;
 use crate::events::EventBus;
 use crate::graphql::documents::DocumentCache;
 use crate::graphql::pipeline::Pipeline;
+use crate::graphql::trusted::TrustedDocuments;
 use crate::graphql::viewer::Authenticator;
 use crate::graphql::{self, Limits, Services};
 use crate::http::{self, AppState};
@@ -31,6 +32,8 @@ pub struct App {
     worker: Option<Worker>,
     /// Sessions used since the last write of their `last_used_at`.
     activity: Arc<Activity>,
+    /// Stored documents, whose uses are written once a minute.
+    trusted: Arc<TrustedDocuments>,
 }
 
 impl App {
@@ -126,9 +129,31 @@ impl App {
                 max_depth: config.max_query_depth as usize,
             },
         );
+        let trusted = Arc::new(TrustedDocuments::new(config.trusted_documents));
+        let trusted_events = events.subscribe();
+        trusted
+            .load(&db)
+            .await
+            .map_err(|error| anyhow::anyhow!("cannot load the trusted documents: {error:?}"))?;
+        // On SQLite, `documents add` in another process has no bus to say
+        // so: look every second.
+        let poll = (db.get_database_backend() == sea_orm::DbBackend::Sqlite)
+            .then_some(std::time::Duration::from_secs(1));
+        tokio::spawn(graphql::trusted::follow(
+            db.clone(),
+            trusted_events,
+            trusted.clone(),
+            poll,
+        ));
+        tracing::info!(
+            mode = ?config.trusted_documents,
+            stored = trusted.len(),
+            "trusted documents"
+        );
         let pipeline = Pipeline::new(
             schema,
             DocumentCache::new(config.document_cache_bytes),
+            trusted.clone(),
             config.request_limits(),
         );
         let state = AppState {
@@ -155,6 +180,7 @@ impl App {
             db,
             worker,
             activity,
+            trusted,
         })
     }
 
@@ -189,9 +215,10 @@ impl App {
                 let _ = stopped.wait_for(|stop| *stop).await;
             }))
         });
-        let housekeeping = tokio::spawn(keep_sessions(
+        let housekeeping = tokio::spawn(housekeeping(
             self.db.clone(),
             self.activity.clone(),
+            self.trusted.clone(),
             stopped.clone(),
         ));
         axum::serve(
@@ -215,14 +242,16 @@ impl App {
     }
 }
 
-/// Once a minute, and once more at shutdown: writes which sessions were
-/// used, and deletes the rows of sessions long ended or expired.
-async fn keep_sessions(
+/// Once a minute, and once more at shutdown: writes which sessions and
+/// stored documents were used, and deletes the rows of sessions long ended
+/// or expired.
+async fn housekeeping(
     db: DatabaseConnection,
     activity: Arc<Activity>,
+    trusted: Arc<TrustedDocuments>,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut tick = tokio::time::interval(SESSION_HOUSEKEEPING);
+    let mut tick = tokio::time::interval(HOUSEKEEPING);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
@@ -233,6 +262,10 @@ async fn keep_sessions(
         if let Err(error) = domain::sessions::touch(&db, &activity.take()).await {
             tracing::warn!(error = ?error, "cannot record when sessions were last used");
         }
+        let uses = trusted.take_uses();
+        if let Err(error) = domain::trusted_documents::record_uses(&db, &uses).await {
+            tracing::warn!(error = ?error, "cannot record the uses of stored documents");
+        }
         if stopping {
             return;
         }
@@ -242,8 +275,8 @@ async fn keep_sessions(
     }
 }
 
-/// How often `keep_sessions` runs: `Session.lastUsedAt` lags by this much.
-const SESSION_HOUSEKEEPING: std::time::Duration = std::time::Duration::from_secs(60);
+/// How often `housekeeping` runs: `Session.lastUsedAt` lags by this much.
+const HOUSEKEEPING: std::time::Duration = std::time::Duration::from_secs(60);
 
 async fn shutdown_signal() {
     let ctrl_c = async {

@@ -17,4 +17,5 @@ pub mod session;
 pub mod setting;
 pub mod tag;
 pub mod total;
+pub mod trusted_document;
 pub mod user;

@@ -11,4 +11,5 @@ pub use super::session::Entity as Session;
 pub use super::setting::Entity as Setting;
 pub use super::tag::Entity as Tag;
 pub use super::total::Entity as Total;
+pub use super::trusted_document::Entity as TrustedDocument;
 pub use super::user::Entity as User;

@@ -15,6 +15,7 @@ pub(crate) mod sql;
 pub mod tags;
 pub mod time;
 pub mod totals;
+pub mod trusted_documents;
 pub mod users;
 pub mod validate;
 

@@ -39,6 +39,9 @@ pub enum Event {
     SessionsEnded {
         sessions: Vec<i64>,
     },
+    /// `documents add` or `remove` changed the trusted documents: every
+    /// instance reloads them.
+    DocumentsChanged,
     /// This instance's LISTEN connection dropped: events published until
     /// `ListenerRestored` may never arrive. Never sent between instances.
     #[serde(skip)]

@@ -17,6 +17,7 @@ pub mod notifications;
 pub mod pipeline;
 pub mod sessions;
 pub mod tags;
+pub mod trusted;
 pub mod users;
 pub mod viewer;
 

@@ -25,6 +25,7 @@ use sea_orm::DatabaseConnection;
 use super::cost::{CostModel, Refusal};
 use super::documents::{DocumentCache, sha256};
 use super::error::{self, classify_all, with_code};
+use super::trusted::{Mode, TrustedDocuments, manifest};
 use super::viewer::UserAgent;
 use super::{AppSchema, Viewer, batching, bounds, loaders};
 use crate::db::Reads;
@@ -55,6 +56,8 @@ pub struct RequestLimits {
 pub struct Pipeline {
     pub schema: AppSchema,
     pub documents: DocumentCache,
+    /// The stored documents, and whether only they may run.
+    pub trusted: Arc<TrustedDocuments>,
     cost: Arc<CostModel>,
     pub limits: RequestLimits,
 }
@@ -70,11 +73,17 @@ struct Prepared {
 }
 
 impl Pipeline {
-    pub fn new(schema: AppSchema, documents: DocumentCache, limits: RequestLimits) -> Self {
+    pub fn new(
+        schema: AppSchema,
+        documents: DocumentCache,
+        trusted: Arc<TrustedDocuments>,
+        limits: RequestLimits,
+    ) -> Self {
         let cost = Arc::new(CostModel::from_sdl(&schema.sdl()));
         Self {
             schema,
             documents,
+            trusted,
             cost,
             limits,
         }
@@ -276,10 +285,12 @@ impl Pipeline {
         })
     }
 
-    /// The request with its document parsed: from the text, or from the
-    /// cache when the client sent only a hash (Apollo's
-    /// `extensions.persistedQuery`, version 1). An `Err` is the whole
-    /// answer.
+    /// The request with its document parsed: a stored (trusted) document
+    /// by id or by its text, else (unless only trusted documents may run)
+    /// the parse cache by hash when the client sent only one (Apollo's
+    /// `extensions.persistedQuery`, version 1, which the HTTP layer also
+    /// makes of `documentId` and `doc_id`), or the text. An `Err` is the
+    /// whole answer.
     fn prepare(&self, mut request: Request) -> Result<Prepared, ServerError> {
         if let Some(extension) = request.extensions.remove("persistedQuery") {
             let (version, hash) = persisted_query(&extension).ok_or_else(|| {
@@ -300,8 +311,16 @@ impl Pipeline {
                     error::BAD_USER_INPUT,
                 ));
             }
+            let hash = manifest::normalize_id(&hash);
             if request.query.is_empty() {
                 bounds::check_variables(&request.variables)?;
+                if let Some(trusted) = self.trusted.get(&hash) {
+                    trusted.used();
+                    return self.cached(request, &trusted.document);
+                }
+                if self.trusted.mode == Mode::Only {
+                    return Err(not_in_list());
+                }
                 let document = self.documents.get(&hash).ok_or_else(|| {
                     with_code(
                         ServerError::new("PersistedQueryNotFound", None),
@@ -316,9 +335,24 @@ impl Pipeline {
                     error::BAD_USER_INPUT,
                 ));
             }
-            return self.parse_once(request, hash);
+            return self.by_text(request, hash);
         }
         let hash = sha256(&request.query);
+        self.by_text(request, hash)
+    }
+
+    /// A request that sent its document's text, whose SHA-256 is `hash`: a
+    /// stored document's text runs as the stored document; any other only
+    /// when every document may.
+    fn by_text(&self, request: Request, hash: String) -> Result<Prepared, ServerError> {
+        if let Some(trusted) = self.trusted.get(&hash) {
+            bounds::check_variables(&request.variables)?;
+            trusted.used();
+            return self.cached(request, &trusted.document);
+        }
+        if self.trusted.mode == Mode::Only {
+            return Err(not_in_list());
+        }
         self.parse_once(request, hash)
     }
 
@@ -356,19 +390,36 @@ impl Pipeline {
     pub fn operation_type_of(&self, request: &mut Request) -> Option<OperationType> {
         let operation_name = request.operation_name.clone();
         let operation_name = operation_name.as_deref();
+        let known = |hash: &str| {
+            self.trusted
+                .get(hash)
+                .map(|trusted| trusted.document.clone())
+                .or_else(|| self.documents.get(hash))
+        };
         if request.query.is_empty() {
             let hash = request
                 .extensions
                 .get("persistedQuery")
                 .and_then(persisted_hash)?;
-            return operation_type(&*self.documents.get(hash)?, operation_name);
+            return operation_type(&*known(&manifest::normalize_id(hash))?, operation_name);
         }
-        if let Some(document) = self.documents.get(&sha256(&request.query)) {
+        if let Some(document) = known(&sha256(&request.query)) {
             return operation_type(&document, operation_name);
         }
         bounds::check_text(&request.query, self.limits.max_tokens).ok()?;
         operation_type(request.parsed_query().ok()?, operation_name)
     }
+}
+
+/// The answer to a document that is not stored, when only stored ones run.
+fn not_in_list() -> ServerError {
+    with_code(
+        ServerError::new(
+            "only registered documents run on this server (PersistedQueryNotInList)",
+            None,
+        ),
+        error::PERSISTED_QUERY_NOT_IN_LIST,
+    )
 }
 
 /// The root fields a client holding a refused token may still ask for:

@@ -24,10 +24,9 @@ use std::sync::Arc;
 
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, ParseRequestError, ServerError};
-use async_graphql_axum::GraphQLBatchRequest;
 use axum::extract::ConnectInfo;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{FromRequest as _, FromRequestParts as _, Query, State};
+use axum::extract::{FromRequestParts as _, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -35,6 +34,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::negotiation::{self, MediaType};
+use super::wire::{WireBatch, WireRequest};
 use crate::graphql::viewer::UserAgent;
 use crate::graphql::{Viewer, error, pipeline};
 
@@ -48,11 +48,12 @@ pub(super) async fn post(
     let Ok(media_type) = negotiation::negotiate(request.headers()) else {
         return not_acceptable();
     };
-    let headers = request.headers().clone();
-    let batch = match GraphQLBatchRequest::<Rejection>::from_request(request, &state).await {
-        Ok(request) => request.into_inner(),
+    let (parts, body) = request.into_parts();
+    let batch = match read_batch(body).await {
+        Ok(batch) => batch,
         Err(rejection) => return rejection.into_response_as(media_type),
     };
+    let headers = parts.headers;
     let requests = match &batch {
         BatchRequest::Single(request) => std::slice::from_ref(request),
         BatchRequest::Batch(requests) => requests.as_slice(),
@@ -61,6 +62,18 @@ pub(super) async fn post(
         return refusal.into_response_as(media_type);
     }
     execute(&state, &headers, batch, media_type).await
+}
+
+/// The body as a GraphQL request or batch (see `wire` for the forms).
+async fn read_batch(body: axum::body::Body) -> Result<BatchRequest, Rejection> {
+    // The body limit layer cuts an oversized body off; its error reads
+    // "length limit exceeded", which `Rejection` answers with 413.
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .map_err(|error| ParseRequestError::Io(std::io::Error::other(error.into_inner())))?;
+    let batch: WireBatch = serde_json::from_slice(&bytes)
+        .map_err(|error| ParseRequestError::InvalidRequest(Box::new(error)))?;
+    Ok(batch.into_batch())
 }
 
 /// GET is a query, or the opening of a WebSocket for subscriptions.
@@ -79,7 +92,13 @@ pub(super) async fn get(
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::from([127, 0, 0, 1]), |info| info.0.ip());
         return match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
-            Ok(ws) => super::websocket::upgrade(state, ws, client, user_agent(&parts.headers)),
+            Ok(ws) => super::websocket::upgrade(
+                state,
+                ws,
+                client,
+                user_agent(&parts.headers),
+                client_name(&parts.headers).map(Arc::from),
+            ),
             Err(rejection) => rejection.into_response(),
         };
     }
@@ -116,6 +135,9 @@ struct QueryString {
     operation_name: Option<String>,
     variables: Option<String>,
     extensions: Option<String>,
+    #[serde(rename = "documentId")]
+    document_id: Option<String>,
+    doc_id: Option<String>,
 }
 
 /// The GraphQL request of a GET's query string, checked as a POST's body
@@ -137,8 +159,12 @@ fn query_string_request(uri: &axum::http::Uri) -> Result<async_graphql::Request,
         "operationName": parameters.operation_name,
         "variables": json_parameter(parameters.variables)?,
         "extensions": json_parameter(parameters.extensions)?,
+        "documentId": parameters.document_id,
+        "doc_id": parameters.doc_id,
     });
-    serde_json::from_value(request).map_err(|error| invalid(&error))
+    serde_json::from_value::<WireRequest>(request)
+        .map(WireRequest::into_request)
+        .map_err(|error| invalid(&error))
 }
 
 /// A request must have a document: its text, or a persisted query's hash.
@@ -172,7 +198,31 @@ async fn execute(
         user_agent: user_agent(headers),
     };
     let responses = state.pipeline.execute_batch(batch, scope).await;
+    count_not_in_list(state, headers, &responses);
     graphql_response(responses, media_type)
+}
+
+/// Counts (and logs) the documents refused for not being stored, by the
+/// client's name for itself.
+fn count_not_in_list(state: &AppState, headers: &HeaderMap, responses: &BatchResponse) {
+    let refused = |response: &async_graphql::Response| {
+        error::has_code(response, error::PERSISTED_QUERY_NOT_IN_LIST)
+    };
+    let count = match responses {
+        BatchResponse::Single(response) => usize::from(refused(response)),
+        BatchResponse::Batch(responses) => responses.iter().filter(|r| refused(r)).count(),
+    };
+    let client = client_name(headers);
+    for _ in 0..count {
+        state.metrics.record_not_in_list(client);
+    }
+}
+
+/// What a client calls itself (Apollo's client awareness header).
+pub(super) fn client_name(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("apollographql-client-name")
+        .and_then(|value| value.to_str().ok())
 }
 
 /// The request's `User-Agent`, when it is text.

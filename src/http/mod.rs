@@ -8,6 +8,7 @@ mod graphql;
 mod health;
 mod negotiation;
 mod websocket;
+mod wire;
 
 pub use websocket::WsLimits;
 

@@ -155,6 +155,7 @@ pub(super) fn upgrade(
     ws: WebSocketUpgrade,
     client: IpAddr,
     user_agent: UserAgent,
+    client_name: Option<Arc<str>>,
 ) -> Response {
     let limits = state.ws_limits;
     let guard = match state.ws_connections.admit(client, &limits) {
@@ -174,7 +175,7 @@ pub(super) fn upgrade(
         _ => Protocol::Transport,
     };
     ws.on_upgrade(move |socket| async move {
-        Connection::new(state, protocol, user_agent)
+        Connection::new(state, protocol, user_agent, client_name)
             .run(socket)
             .await;
         drop(guard);
@@ -198,7 +199,7 @@ enum ClientMessage {
     Subscribe {
         id: String,
         // Boxed: a request is large and this enum is short-lived anyway.
-        payload: Box<async_graphql::Request>,
+        payload: Box<super::wire::WireRequest>,
     },
     /// `complete` (graphql-transport-ws) or `stop` (graphql-ws).
     #[serde(alias = "stop")]
@@ -224,6 +225,8 @@ struct Connection {
     /// among them, the connection is closed with 4403.
     ended: Option<broadcast::Receiver<Arc<[i64]>>>,
     user_agent: UserAgent,
+    /// `apollographql-client-name` of the upgrade, for the refusal count.
+    client_name: Option<Arc<str>>,
     subscriptions: HashMap<String, JoinHandle<()>>,
     /// Answers to the message being handled, sent by the loop itself: the
     /// loop also drains `outgoing`, so waiting on it here could deadlock.
@@ -231,7 +234,12 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(state: AppState, protocol: Protocol, user_agent: UserAgent) -> Self {
+    fn new(
+        state: AppState,
+        protocol: Protocol,
+        user_agent: UserAgent,
+        client_name: Option<Arc<str>>,
+    ) -> Self {
         let (outgoing, outgoing_rx) = mpsc::channel(OUTGOING);
         Self {
             state,
@@ -242,6 +250,7 @@ impl Connection {
             expires_at: None,
             ended: None,
             user_agent,
+            client_name,
             subscriptions: HashMap::new(),
             replies: Vec::new(),
         }
@@ -358,7 +367,7 @@ impl Connection {
                 Ok(())
             }
             ClientMessage::Pong {} => Ok(()),
-            ClientMessage::Subscribe { id, payload } => self.subscribe(id, *payload),
+            ClientMessage::Subscribe { id, payload } => self.subscribe(id, payload.into_request()),
             ClientMessage::Complete { id } => {
                 if let Some(subscription) = self.subscriptions.remove(&id) {
                     subscription.abort();
@@ -448,6 +457,8 @@ impl Connection {
             .data(loaders)
             .data(reads);
         let pipeline = self.state.pipeline.clone();
+        let metrics = self.state.metrics.clone();
+        let client_name = self.client_name.clone();
         let outgoing = self.outgoing.clone();
         let protocol = self.protocol;
         let task_id = id.clone();
@@ -462,6 +473,14 @@ impl Connection {
                 // subscription that cannot start) is an `error` message.
                 let refused =
                     first && response.data == async_graphql::Value::Null && response.is_err();
+                if refused
+                    && crate::graphql::error::has_code(
+                        &response,
+                        crate::graphql::error::PERSISTED_QUERY_NOT_IN_LIST,
+                    )
+                {
+                    metrics.record_not_in_list(client_name.as_deref());
+                }
                 let message = if refused {
                     json!({ "type": "error", "id": task_id, "payload": response.errors })
                 } else {

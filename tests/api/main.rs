@@ -32,3 +32,4 @@ mod sql_statements;
 mod strings;
 mod subscriptions;
 mod tags;
+mod trusted_documents;
