@@ -19,6 +19,8 @@ pub mod sessions;
 pub mod tags;
 pub mod trusted;
 pub mod users;
+pub mod validate_once;
+pub mod variables;
 pub mod viewer;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema};
@@ -72,9 +74,11 @@ pub struct Services {
     pub sessions: crate::domain::sessions::Sessions,
 }
 
-/// The schema, without extensions: what they would do is in `pipeline`.
+/// The schema, with one extension (`validate_once`): what the others would
+/// do is in `pipeline`.
 pub fn build_schema(services: Services, limits: Limits) -> AppSchema {
     schema_builder()
+        .extension(validate_once::ValidateOnce)
         .data(services)
         .limit_depth(limits.max_depth)
         .finish()

@@ -25,7 +25,8 @@ use sea_orm::DatabaseConnection;
 use super::cost::{CostModel, Refusal};
 use super::documents::{DocumentCache, sha256};
 use super::error::{self, classify_all, with_code};
-use super::trusted::{Mode, TrustedDocuments, manifest};
+use super::trusted::{Mode, Trusted, TrustedDocuments, manifest};
+use super::variables::InputTypes;
 use super::viewer::UserAgent;
 use super::{AppSchema, Viewer, batching, bounds, loaders};
 use crate::db::Reads;
@@ -59,6 +60,8 @@ pub struct Pipeline {
     /// The stored documents, and whether only they may run.
     pub trusted: Arc<TrustedDocuments>,
     cost: Arc<CostModel>,
+    /// The input types, for checking a stored document's variables.
+    inputs: Arc<InputTypes>,
     pub limits: RequestLimits,
 }
 
@@ -79,8 +82,11 @@ impl Pipeline {
         trusted: Arc<TrustedDocuments>,
         limits: RequestLimits,
     ) -> Self {
-        let cost = Arc::new(CostModel::from_sdl(&schema.sdl()));
+        let sdl = schema.sdl();
+        let cost = Arc::new(CostModel::from_sdl(&sdl));
+        let inputs = Arc::new(InputTypes::from_sdl(&sdl));
         Self {
+            inputs,
             schema,
             documents,
             trusted,
@@ -285,6 +291,32 @@ impl Pipeline {
         })
     }
 
+    /// A request for a stored document: parsed when it was loaded, and
+    /// validated by its first request (`validate_once`); later ones check
+    /// only their variables.
+    ///
+    /// Only a document of one operation: validation (and the cache hints it
+    /// gathers) is of the operation a request names, so a document of
+    /// several is validated per request as any other.
+    fn stored(&self, request: Request, trusted: &Trusted) -> Result<Prepared, ServerError> {
+        trusted.used();
+        let single = match &trusted.document.operations {
+            DocumentOperations::Single(_) => true,
+            DocumentOperations::Multiple(operations) => operations.len() == 1,
+        };
+        if !single {
+            return self.cached(request, &trusted.document);
+        }
+        if trusted.validation.is_done()
+            && let Some(operation) =
+                chosen_operation(&trusted.document, request.operation_name.as_deref())
+        {
+            self.inputs.check(operation, &request.variables)?;
+        }
+        let request = request.data(trusted.validation.clone());
+        self.cached(request, &trusted.document)
+    }
+
     /// The request with its document parsed: a stored (trusted) document
     /// by id or by its text, else (unless only trusted documents may run)
     /// the parse cache by hash when the client sent only one (Apollo's
@@ -315,8 +347,7 @@ impl Pipeline {
             if request.query.is_empty() {
                 bounds::check_variables(&request.variables)?;
                 if let Some(trusted) = self.trusted.get(&hash) {
-                    trusted.used();
-                    return self.cached(request, &trusted.document);
+                    return self.stored(request, &trusted);
                 }
                 if self.trusted.mode == Mode::Only {
                     return Err(not_in_list());
@@ -347,8 +378,7 @@ impl Pipeline {
     fn by_text(&self, request: Request, hash: String) -> Result<Prepared, ServerError> {
         if let Some(trusted) = self.trusted.get(&hash) {
             bounds::check_variables(&request.variables)?;
-            trusted.used();
-            return self.cached(request, &trusted.document);
+            return self.stored(request, &trusted);
         }
         if self.trusted.mode == Mode::Only {
             return Err(not_in_list());

@@ -282,3 +282,23 @@ async fn documents_reach_every_instance_on_postgres() {
     .await;
     drop(other);
 }
+
+e2e! {
+    async fn a_stored_document_validated_once_still_checks_each_requests_variables(app) {
+        let _dir = add_manifests(&app).await;
+        let id = sha256(ARTICLES);
+        let ask = |variables: Value| post(&app, json!({ "documentId": id, "variables": variables }), None);
+        // The first request validates the document; the next ones reuse that.
+        for first in [1, 2, 3] {
+            let answer = ask(json!({ "first": first })).await;
+            assert_eq!(answer["data"]["articles"]["totalCount"], 0, "{answer:#}");
+        }
+        for bad in [json!({ "first": "three" }), json!({ "first": 1.5 }), json!({ "first": [1, 2] })] {
+            let answer = ask(bad.clone()).await;
+            assert_eq!(error_code(&answer), "GRAPHQL_VALIDATION_FAILED", "{bad}: {answer:#}");
+            assert!(answer.get("data").is_none(), "{bad}: {answer:#}");
+        }
+        let after = ask(json!({})).await;
+        assert_eq!(after["data"]["articles"]["totalCount"], 0, "{after:#}");
+    }
+}

@@ -21,6 +21,7 @@ use async_graphql::parser::types::ExecutableDocument;
 use sea_orm::DatabaseConnection;
 use tokio::sync::broadcast;
 
+use super::validate_once::ValidatedOnce;
 use crate::domain::trusted_documents;
 use crate::events::{Delivery, Event};
 
@@ -38,6 +39,8 @@ pub enum Mode {
 pub struct Trusted {
     pub id: String,
     pub document: Arc<ExecutableDocument>,
+    /// Its validation, once its first request has done it.
+    pub validation: ValidatedOnce,
     uses: AtomicU64,
 }
 
@@ -92,6 +95,7 @@ impl TrustedDocuments {
                     let trusted = Trusted {
                         id: row.id.clone(),
                         document: Arc::new(document),
+                        validation: ValidatedOnce::default(),
                         uses: AtomicU64::new(0),
                     };
                     next.insert(row.id, Arc::new(trusted));
