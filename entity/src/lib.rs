@@ -14,6 +14,7 @@ pub mod notification;
 pub mod outbox;
 pub mod prelude;
 pub mod setting;
+pub mod sign_in_failure;
 pub mod tag;
 pub mod total;
 pub mod user;

@@ -8,6 +8,7 @@ pub use super::follow::Entity as Follow;
 pub use super::notification::Entity as Notification;
 pub use super::outbox::Entity as Outbox;
 pub use super::setting::Entity as Setting;
+pub use super::sign_in_failure::Entity as SignInFailure;
 pub use super::tag::Entity as Tag;
 pub use super::total::Entity as Total;
 pub use super::user::Entity as User;
