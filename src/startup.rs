@@ -17,6 +17,7 @@ use crate::graphql::pipeline::Pipeline;
 use crate::graphql::{self, Limits, Services};
 use crate::http::{self, AppState};
 use crate::jobs::worker::Worker;
+use crate::limits::Budget;
 use crate::metrics::Metrics;
 use crate::{db, domain, seed};
 
@@ -99,16 +100,23 @@ impl App {
                 db: request_db.clone(),
                 tokens: (*tokens).clone(),
                 events: events.clone(),
+                lockout: config.lockout(),
             },
             Limits {
                 max_depth: config.max_query_depth as usize,
             },
         );
+        let budget = Budget::start(
+            u32::try_from(config.rate_limit_cost_per_minute).unwrap_or(u32::MAX),
+            config.redis(),
+        )
+        .await?;
         let pipeline = Pipeline::new(
             schema,
             DocumentCache::new(config.document_cache_bytes),
             config.request_limits(),
-        );
+        )
+        .with_budget(budget.clone());
         let state = AppState {
             pipeline,
             ws_connections: Default::default(),
@@ -117,6 +125,8 @@ impl App {
             db: request_db,
             ops_db: db.clone(),
             tokens,
+            proxies: config.proxies(),
+            budget,
         };
         let router = http::router(state, &config);
         let listener = TcpListener::bind(config.listen)

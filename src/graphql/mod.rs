@@ -66,6 +66,8 @@ pub struct Services {
     pub db: DatabaseConnection,
     pub tokens: Tokens,
     pub events: crate::events::EventBus,
+    /// How many failed sign-ins lock an account or an address, for how long.
+    pub lockout: crate::domain::lockout::Policy,
 }
 
 /// The schema, without extensions: what they would do is in `pipeline`.

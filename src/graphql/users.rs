@@ -15,6 +15,7 @@ use super::viewer::ContextExt as _;
 use crate::domain::Seen;
 use crate::domain::profiles::{self, Profile};
 use crate::domain::users::{self as domain_users, NewUser, UserPatch};
+use crate::limits::ClientAddress;
 
 /// A person on Conduit: an author, a reader, or both.
 #[derive(Clone)]
@@ -283,7 +284,15 @@ impl UserMutation {
 
     async fn sign_in(&self, ctx: &Context<'_>, input: SignInInput) -> Result<AuthPayload> {
         let services = ctx.services();
-        let user = domain_users::sign_in(&services.db, &input.email, &input.password).await?;
+        let client = ctx.data_opt::<ClientAddress>().copied();
+        let user = domain_users::sign_in(
+            &services.db,
+            services.lockout,
+            client,
+            &input.email,
+            &input.password,
+        )
+        .await?;
         Ok(AuthPayload {
             token: services.tokens.issue(user.id),
             user: User::signed_in(user),

@@ -3,12 +3,15 @@
 //! middleware every request passes.
 
 mod body_limit;
+mod client_address;
 mod graphiql;
 mod graphql;
 mod health;
 mod negotiation;
+mod rate_limit;
 mod websocket;
 
+pub use client_address::{ForwardedHeader, Proxies, client_address};
 pub use websocket::WsLimits;
 
 use std::sync::Arc;
@@ -27,6 +30,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::token::Tokens;
 use crate::config::Config;
 use crate::graphql::pipeline::Pipeline;
+use crate::limits::Budget;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -41,6 +45,11 @@ pub struct AppState {
     /// The WebSocket connections open now, in all and per client address.
     pub ws_connections: Arc<websocket::Connections>,
     pub tokens: Arc<Tokens>,
+    /// The proxies in front, whose word on the client's address is taken.
+    pub proxies: Proxies,
+    /// The query budget the pipeline charges (`None`: off), for the
+    /// headers that describe it and for `/readyz`.
+    pub budget: Option<Arc<Budget>>,
 }
 
 pub fn router(state: AppState, config: &Config) -> Router {

@@ -8,7 +8,6 @@
 //! pings, and has no limit on subscriptions per connection.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,6 +24,7 @@ use tokio::task::JoinHandle;
 use super::AppState;
 use crate::db::Reads;
 use crate::graphql::{Viewer, batching, loaders};
+use crate::limits::{Caller, ClientAddress};
 
 /// The subprotocols, in the order the server prefers them.
 const PROTOCOLS: [&str; 2] = ["graphql-transport-ws", "graphql-ws"];
@@ -52,7 +52,7 @@ pub struct WsLimits {
 /// The connections (and subscriptions) open now: what the caps count.
 #[derive(Debug, Default)]
 pub struct Connections {
-    per_client: Mutex<HashMap<IpAddr, usize>>,
+    per_client: Mutex<HashMap<ClientAddress, usize>>,
     total: AtomicUsize,
     subscriptions: AtomicUsize,
 }
@@ -63,7 +63,7 @@ impl Connections {
     /// full, 429 when this client is).
     fn admit(
         self: &Arc<Self>,
-        client: IpAddr,
+        client: ClientAddress,
         limits: &WsLimits,
     ) -> Result<ConnectionGuard, Refused> {
         let mut per_client = self.per_client.lock().expect("BUG: poisoned");
@@ -116,7 +116,7 @@ impl Refused {
 
 struct ConnectionGuard {
     connections: Arc<Connections>,
-    client: IpAddr,
+    client: ClientAddress,
 }
 
 impl Drop for ConnectionGuard {
@@ -148,7 +148,7 @@ enum Protocol {
     Legacy,
 }
 
-pub(super) fn upgrade(state: AppState, ws: WebSocketUpgrade, client: IpAddr) -> Response {
+pub(super) fn upgrade(state: AppState, ws: WebSocketUpgrade, client: ClientAddress) -> Response {
     let limits = state.ws_limits;
     let guard = match state.ws_connections.admit(client, &limits) {
         Ok(guard) => guard,
@@ -167,7 +167,7 @@ pub(super) fn upgrade(state: AppState, ws: WebSocketUpgrade, client: IpAddr) -> 
         _ => Protocol::Transport,
     };
     ws.on_upgrade(move |socket| async move {
-        Connection::new(state, protocol).run(socket).await;
+        Connection::new(state, protocol, client).run(socket).await;
         drop(guard);
     })
 }
@@ -205,6 +205,9 @@ struct Close(u16, &'static str);
 struct Connection {
     state: AppState,
     protocol: Protocol,
+    /// Where the connection came from: whose budget an anonymous
+    /// subscription spends, and the resolvers' `ClientAddress`.
+    client: ClientAddress,
     outgoing: mpsc::Sender<Message>,
     outgoing_rx: Option<mpsc::Receiver<Message>>,
     viewer: Option<Viewer>,
@@ -218,11 +221,12 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(state: AppState, protocol: Protocol) -> Self {
+    fn new(state: AppState, protocol: Protocol, client: ClientAddress) -> Self {
         let (outgoing, outgoing_rx) = mpsc::channel(OUTGOING);
         Self {
             state,
             protocol,
+            client,
             outgoing,
             outgoing_rx: Some(outgoing_rx),
             viewer: None,
@@ -406,14 +410,21 @@ impl Connection {
         // take the pool's connections one statement at a time.
         let reads = Reads::pooled(self.state.db.clone());
         let (loaders, batches) = loaders::for_request(reads.clone(), viewer.id().ok().flatten());
-        let request = request.data(viewer).data(loaders).data(reads);
+        let request = request
+            .data(viewer)
+            .data(self.client)
+            .data(loaders)
+            .data(reads);
+        // Charged before it starts, like a request over HTTP; over budget,
+        // the answer is an `error` message with RATE_LIMITED.
+        let caller = Caller::new(viewer.id().ok().flatten(), self.client);
         let pipeline = self.state.pipeline.clone();
         let outgoing = self.outgoing.clone();
         let protocol = self.protocol;
         let task_id = id.clone();
         let task = tokio::spawn(async move {
             let _place = place;
-            let mut responses = pipeline.execute_stream(request).await;
+            let mut responses = pipeline.execute_stream(request, caller).await;
             let mut first = true;
             // Each response (a subscription's event) is resolved with its
             // batches driven as over HTTP.
