@@ -119,7 +119,12 @@ impl TestApp {
     /// A second server process on this one's database, as when several
     /// instances run behind a load balancer. It must drop before `self`.
     pub(crate) async fn another_instance(&self) -> TestApp {
-        Self::spawn_with(&self.database_url, DbGuard::Borrowed, &[]).await
+        self.another_instance_with(&[]).await
+    }
+
+    /// Another instance on this one's database, with extra `serve` flags.
+    pub(crate) async fn another_instance_with(&self, extra_args: &[&str]) -> TestApp {
+        Self::spawn_with(&self.database_url, DbGuard::Borrowed, extra_args).await
     }
 
     /// A counter from `/metrics`.
