@@ -241,6 +241,12 @@ pub struct Config {
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 
+    /// Milliseconds a request waits for Redis before it goes on with the
+    /// per-instance budget (Redis then counts as down until it answers the
+    /// once-a-second probe).
+    #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub redis_timeout_ms: u64,
+
     /// Put before every key this server writes to Redis.
     #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "conduit:budget:")]
     pub redis_key_prefix: String,
@@ -304,6 +310,7 @@ impl Config {
             .map(|url| crate::limits::RedisSettings {
                 url,
                 key_prefix: self.redis_key_prefix.clone(),
+                timeout: Duration::from_millis(self.redis_timeout_ms),
             })
     }
 

@@ -157,7 +157,10 @@ mod tests {
             ("x-forwarded-for", "203.0.113.9"),
         ];
         assert_eq!(client(1, XForwardedFor, &fields), "203.0.113.9");
-        assert_eq!(client(1, Forwarded, &[("x-forwarded-for", "6.6.6.6")]), "10.0.0.1");
+        assert_eq!(
+            client(1, Forwarded, &[("x-forwarded-for", "6.6.6.6")]),
+            "10.0.0.1"
+        );
     }
 
     #[test]
@@ -172,8 +175,14 @@ mod tests {
         let forged = [("forwarded", r#"for="6.6.6.6, for=192.0.2.60"#)];
         assert_eq!(client(1, Forwarded, &forged), "192.0.2.60");
         // Not an address: the peer.
-        assert_eq!(client(1, Forwarded, &[("forwarded", "for=unknown")]), "10.0.0.1");
-        assert_eq!(client(1, Forwarded, &[("forwarded", "proto=https")]), "10.0.0.1");
+        assert_eq!(
+            client(1, Forwarded, &[("forwarded", "for=unknown")]),
+            "10.0.0.1"
+        );
+        assert_eq!(
+            client(1, Forwarded, &[("forwarded", "proto=https")]),
+            "10.0.0.1"
+        );
     }
 
     #[test]

@@ -30,11 +30,7 @@ const RATE_LIMIT: HeaderName = HeaderName::from_static("ratelimit");
 /// and `Retry-After` when the request was over it.
 pub(super) fn describe(headers: &mut HeaderMap, per_minute: u64, spent: &Outcome) {
     let policy = format!("\"cost\";q={per_minute};w={}", WINDOW.as_secs());
-    let state = format!(
-        "\"cost\";r={};t={}",
-        spent.remaining(),
-        spent.window_secs()
-    );
+    let state = format!("\"cost\";r={};t={}", spent.remaining(), spent.window_secs());
     for (name, value) in [(POLICY, policy), (RATE_LIMIT, state)] {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(name, value);

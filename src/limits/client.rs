@@ -97,9 +97,6 @@ mod tests {
     fn callers_are_keyed_apart() {
         let address = ClientAddress::new("192.0.2.7".parse().unwrap());
         assert_eq!(Caller::new(Some(7), address).to_string(), "user:7");
-        assert_eq!(
-            Caller::new(None, address).to_string(),
-            "address:192.0.2.7"
-        );
+        assert_eq!(Caller::new(None, address).to_string(), "address:192.0.2.7");
     }
 }

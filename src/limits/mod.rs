@@ -37,6 +37,8 @@ pub struct RedisSettings {
     /// Put before every key, so deployments (or tests) sharing one Redis
     /// keep apart.
     pub key_prefix: String,
+    /// The longest a request waits for Redis.
+    pub timeout: Duration,
 }
 
 /// What charging a request did.

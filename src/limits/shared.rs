@@ -18,10 +18,6 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{Budget, Caller, Outcome, RedisSettings, WINDOW};
 
-/// The longest a request waits for Redis: about what a request costs to
-/// serve, so a Redis that hangs slows requests down, but not by much.
-const TIMEOUT: Duration = Duration::from_millis(50);
-
 /// How often the probe asks Redis whether it answers.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 
@@ -60,6 +56,10 @@ pub(super) struct Shared {
     /// that reads back as the same number.
     refill_micros: String,
     per_minute: u32,
+    /// The longest a request (or the probe) waits for Redis: by default
+    /// 50 ms, about what a request costs to serve, so a Redis that hangs
+    /// slows requests down, but not by much.
+    timeout: Duration,
     up: AtomicBool,
     /// Where Redis is, for the log (the URL may hold a password).
     address: String,
@@ -78,8 +78,8 @@ impl Shared {
         // One connection attempt per try, each as short as a request's
         // wait: the probe, not a retry loop, brings it back.
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(TIMEOUT))
-            .set_response_timeout(Some(TIMEOUT))
+            .set_connection_timeout(Some(settings.timeout))
+            .set_response_timeout(Some(settings.timeout))
             .set_number_of_retries(0);
         let connection = client
             .get_connection_manager_lazy(config)
@@ -91,6 +91,7 @@ impl Shared {
             key_prefix: settings.key_prefix.clone(),
             refill_micros: refill_micros.to_string(),
             per_minute: per_minute.get(),
+            timeout: settings.timeout,
             up: AtomicBool::new(false),
             address,
         };
@@ -124,7 +125,7 @@ impl Shared {
             .arg(self.per_minute)
             .arg(cost.get());
         let answer = tokio::time::timeout(
-            TIMEOUT,
+            self.timeout,
             invocation.invoke_async::<(i64, i64, i64)>(&mut connection),
         )
         .await;
@@ -149,7 +150,7 @@ impl Shared {
                 None
             }
             Err(_) => {
-                self.went_down(&format_args!("no answer within {TIMEOUT:?}"));
+                self.went_down(&format_args!("no answer within {:?}", self.timeout));
                 None
             }
         }
@@ -167,11 +168,8 @@ impl Shared {
     async fn probe(&self) {
         let mut connection = self.connection.clone();
         let ping = redis::cmd("PING");
-        let answer = tokio::time::timeout(
-            TIMEOUT,
-            ping.query_async::<String>(&mut connection),
-        )
-        .await;
+        let answer =
+            tokio::time::timeout(self.timeout, ping.query_async::<String>(&mut connection)).await;
         match answer {
             Ok(Ok(_)) => {
                 if !self.up.swap(true, Ordering::Relaxed) {
@@ -179,7 +177,7 @@ impl Shared {
                 }
             }
             Ok(Err(error)) => self.went_down(&error),
-            Err(_) => self.went_down(&format_args!("no answer within {TIMEOUT:?}")),
+            Err(_) => self.went_down(&format_args!("no answer within {:?}", self.timeout)),
         }
     }
 

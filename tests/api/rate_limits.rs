@@ -106,7 +106,10 @@ async fn spend_all(
         assert_eq!(answer.status, StatusCode::OK, "{:#}", answer.body);
         assert!(answer.body.get("errors").is_none(), "{:#}", answer.body);
         let remaining = answer.remaining();
-        assert!(remaining < last_remaining, "{remaining} after {last_remaining}");
+        assert!(
+            remaining < last_remaining,
+            "{remaining} after {last_remaining}"
+        );
         last_remaining = remaining;
     }
     panic!("still not limited after {at_most} requests");
@@ -116,7 +119,12 @@ async fn spend_all(
 /// `retryAfter`, and the fields that describe the budget.
 fn assert_over_budget(answer: &Answer, per_minute: u64) {
     assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(error_code(&answer.body), "RATE_LIMITED", "{:#}", answer.body);
+    assert_eq!(
+        error_code(&answer.body),
+        "RATE_LIMITED",
+        "{:#}",
+        answer.body
+    );
     assert!(answer.body.get("data").is_none(), "{:#}", answer.body);
     let retry_after = answer.retry_after();
     assert!(retry_after >= 1);
@@ -297,14 +305,18 @@ fn unique_prefix() -> String {
 e2e! {
     async fn instances_with_redis_share_one_budget(app) {
         let prefix = unique_prefix();
+        // A busy machine (the whole suite at once on two cores) may take
+        // longer than 50 ms to hear Redis: this test is about sharing.
         let flags = [
             "--rate-limit-cost-per-minute", "60",
             "--redis-url", REDIS,
             "--redis-key-prefix", &prefix,
+            "--redis-timeout-ms", "2000",
         ];
         let one = app.another_instance_with(&flags).await;
         let two = app.another_instance_with(&flags).await;
-        assert_eq!(shared_limiter(&one).await, "ok");
+        until_shared_limiter(&one, "ok").await;
+        until_shared_limiter(&two, "ok").await;
         let first = post(&one, None, None, CHEAP).await;
         let cost = 60 - first.remaining();
         // The other instance sees what the first one spent.
@@ -335,7 +347,10 @@ async fn shared_limiter(app: &TestApp) -> String {
     let response = app.http.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(response.status(), 200, "ready whatever Redis does");
     let body: Value = response.json().await.unwrap();
-    body["sharedLimiter"].as_str().expect("a shared limiter status").to_owned()
+    body["sharedLimiter"]
+        .as_str()
+        .expect("a shared limiter status")
+        .to_owned()
 }
 
 /// Waits (a few seconds at most) for `/readyz` to say `status`.
@@ -346,7 +361,10 @@ async fn until_shared_limiter(app: &TestApp, status: &str) {
         if now == status {
             return;
         }
-        assert!(Instant::now() < deadline, "the shared limiter stays {now}, not {status}");
+        assert!(
+            Instant::now() < deadline,
+            "the shared limiter stays {now}, not {status}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -415,7 +433,8 @@ e2e! {
                 "--redis-url", &url,
             ])
             .await;
-        assert_eq!(shared_limiter(&limited).await, "ok");
+        // Up at once, or (on a busy machine) within a probe's second.
+        until_shared_limiter(&limited, "ok").await;
         let shared = post(&limited, None, None, CHEAP).await;
         assert_eq!(shared.status, StatusCode::OK);
 
@@ -463,16 +482,29 @@ async fn sign_in(app: &TestApp, email: &str, password: &str, forwarded_for: &str
 
 fn assert_refused(answer: &Answer) {
     assert_eq!(answer.status, StatusCode::OK, "{:#}", answer.body);
-    assert_eq!(error_code(&answer.body), "UNAUTHENTICATED", "{:#}", answer.body);
+    assert_eq!(
+        error_code(&answer.body),
+        "UNAUTHENTICATED",
+        "{:#}",
+        answer.body
+    );
 }
 
 fn assert_locked(answer: &Answer, window_secs: u64) {
-    assert_eq!(error_code(&answer.body), "RATE_LIMITED", "{:#}", answer.body);
+    assert_eq!(
+        error_code(&answer.body),
+        "RATE_LIMITED",
+        "{:#}",
+        answer.body
+    );
     assert!(answer.body["data"].is_null(), "{:#}", answer.body);
     let retry_after = answer.body["errors"][0]["extensions"]["retryAfter"]
         .as_u64()
         .expect("whole seconds");
-    assert!((window_secs - 30..=window_secs).contains(&retry_after), "{retry_after}");
+    assert!(
+        (window_secs - 30..=window_secs).contains(&retry_after),
+        "{retry_after}"
+    );
     assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(answer.retry_after(), retry_after);
 }
