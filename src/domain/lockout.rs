@@ -71,7 +71,15 @@ struct Counted {
 /// RATE_LIMITED, with the seconds left of the longest window that is
 /// locked, when any key has had `max_failures` already.
 pub async fn attempt(db: &impl ConnectionTrait, policy: Policy, keys: &[Key]) -> Result<Attempt> {
-    let now = time::now();
+    attempt_at(db, policy, keys, time::now()).await
+}
+
+async fn attempt_at(
+    db: &impl ConnectionTrait,
+    policy: Policy,
+    keys: &[Key],
+    now: DateTime<Utc>,
+) -> Result<Attempt> {
     let window = chrono::Duration::from_std(policy.window)
         .map_err(|error| Error::Internal(anyhow::Error::new(error)))?;
     let ended = now - window;
@@ -142,4 +150,93 @@ async fn forget_ended(db: &impl ConnectionTrait, ended: DateTime<Utc>) -> Result
         .exec(db)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectOptions, Database, PaginatorTrait as _};
+
+    use super::*;
+
+    async fn database() -> sea_orm::DatabaseConnection {
+        let mut options = ConnectOptions::new("sqlite::memory:");
+        options.max_connections(1).sqlx_logging(false);
+        let db = Database::connect(options).await.expect("a database");
+        crate::db::migrate(&db).await.expect("migrated");
+        db
+    }
+
+    const POLICY: Policy = Policy {
+        max_failures: 2,
+        window: Duration::from_secs(60),
+    };
+
+    fn retry_after(result: Result<Attempt>) -> u64 {
+        match result {
+            Err(Error::RateLimited {
+                retry_after_secs, ..
+            }) => retry_after_secs,
+            Err(other) => panic!("{other:?}"),
+            Ok(_) => panic!("not locked"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lock_lasts_the_rest_of_the_window_then_a_new_one_starts() {
+        let db = database().await;
+        let alice = [Key::Account("alice@example.com".into())];
+        let t0 = time::now();
+        let seconds = |n| t0 + chrono::Duration::seconds(n);
+        let _ = attempt_at(&db, POLICY, &alice, t0).await.unwrap();
+        let _ = attempt_at(&db, POLICY, &alice, seconds(20)).await.unwrap();
+        // The window started with the first failure: 60 - 45 s are left.
+        assert_eq!(
+            retry_after(attempt_at(&db, POLICY, &alice, seconds(45)).await),
+            15
+        );
+        assert_eq!(
+            retry_after(attempt_at(&db, POLICY, &alice, seconds(59)).await),
+            1
+        );
+        // Past it, a new window, whatever was tried during the lock.
+        let _ = attempt_at(&db, POLICY, &alice, seconds(60)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn ended_windows_are_deleted_as_new_ones_start() {
+        let db = database().await;
+        let t0 = time::now();
+        for n in 0..50 {
+            let key = [Key::Account(format!("user{n}@example.com"))];
+            let _ = attempt_at(&db, POLICY, &key, t0).await.unwrap();
+        }
+        assert_eq!(
+            sign_in_failure::Entity::find().count(&db).await.unwrap(),
+            50
+        );
+        let later = t0 + chrono::Duration::seconds(61);
+        let bob = [Key::Account("bob@example.com".into())];
+        let _ = attempt_at(&db, POLICY, &bob, later).await.unwrap();
+        assert_eq!(sign_in_failure::Entity::find().count(&db).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_success_takes_its_attempt_back() {
+        let db = database().await;
+        let keys = [
+            Key::Account("alice@example.com".into()),
+            Key::Address(ClientAddress::new([192, 0, 2, 1].into())),
+        ];
+        for _ in 0..5 {
+            attempt(&db, POLICY, &keys)
+                .await
+                .unwrap()
+                .succeeded(&db)
+                .await
+                .unwrap();
+        }
+        let _ = attempt(&db, POLICY, &keys).await.unwrap();
+        let _ = attempt(&db, POLICY, &keys).await.unwrap();
+        assert!(retry_after(attempt(&db, POLICY, &keys).await) > 0);
+    }
 }

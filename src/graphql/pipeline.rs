@@ -126,6 +126,10 @@ impl Pipeline {
                 error::GRAPHQL_VALIDATION_FAILED,
             );
             let spent = self.spend(&caller, &[]).await;
+            let refusal = spent
+                .as_ref()
+                .and_then(|spent| over_budget(spent, 0))
+                .unwrap_or(refusal);
             return Executed {
                 responses: BatchResponse::Single(Response::from_errors(vec![refusal])),
                 spent,
