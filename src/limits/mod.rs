@@ -148,6 +148,14 @@ impl Budget {
     pub async fn charge(&self, caller: &Caller, cost: u64) -> Outcome {
         let cells = u32::try_from(cost.max(1)).unwrap_or(u32::MAX);
         let cells = NonZeroU32::new(cells).unwrap_or(NonZeroU32::MIN);
+        if cells > self.per_minute {
+            // Never fits (the pipeline refuses such a request before it is
+            // charged: `Pipeline::check_cost`).
+            return Outcome::Refused {
+                remaining: 0,
+                retry_after: WINDOW,
+            };
+        }
         if let Some(shared) = &self.shared
             && let Some(outcome) = shared.charge(caller, cells).await
         {

@@ -204,3 +204,65 @@ pub(super) async fn watch(budget: Weak<Budget>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::ClientAddress;
+    use crate::limits::local::Local;
+
+    /// The script decides as `governor` does (the Redis of the tests at
+    /// 127.0.0.1:6379, under a key prefix of this test's own).
+    #[tokio::test]
+    async fn the_script_spends_and_refuses_as_governor_does() {
+        let per_minute = NonZeroU32::new(600).unwrap();
+        let settings = RedisSettings {
+            url: "redis://127.0.0.1:6379".into(),
+            key_prefix: format!("unit-{}:", std::process::id()),
+            timeout: Duration::from_secs(2),
+        };
+        let shared = Shared::connect(&settings, per_minute).await.unwrap();
+        assert_eq!(
+            shared.status(),
+            SharedStatus::Up,
+            "Redis runs at 127.0.0.1:6379"
+        );
+        let local = Local::new(per_minute);
+        let caller = Caller::Address(ClientAddress::new([192, 0, 2, 1].into()));
+        for cost in [500, 100, 1, 200, 600] {
+            let cost = NonZeroU32::new(cost).unwrap();
+            let expected = local.charge(&caller, cost);
+            let got = shared.charge(&caller, cost).await.expect("Redis answers");
+            match (expected, got) {
+                (
+                    Outcome::Spent {
+                        remaining: a,
+                        full_in: x,
+                    },
+                    Outcome::Spent {
+                        remaining: b,
+                        full_in: y,
+                    },
+                )
+                | (
+                    Outcome::Refused {
+                        remaining: a,
+                        retry_after: x,
+                    },
+                    Outcome::Refused {
+                        remaining: b,
+                        retry_after: y,
+                    },
+                ) => {
+                    // The two clocks run apart by the round trips.
+                    assert!(a.abs_diff(b) <= 1, "{cost}: {expected:?} / {got:?}");
+                    assert!(
+                        x.abs_diff(y) < Duration::from_millis(200),
+                        "{cost}: {expected:?} / {got:?}"
+                    );
+                }
+                _ => panic!("{cost}: {expected:?} / {got:?}"),
+            }
+        }
+    }
+}
