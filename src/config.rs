@@ -241,6 +241,65 @@ pub struct Config {
     #[arg(long, env = "WS_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024, value_parser = clap::value_parser!(u64).range(1024..=16 * 1024 * 1024))]
     pub ws_max_message_bytes: u64,
 
+    /// Query cost each caller may spend per minute (the cost of
+    /// `--max-query-complexity`, charged before a request runs, WebSocket
+    /// subscriptions included); over it, RATE_LIMITED (HTTP 429). A caller
+    /// is the user of an accepted token, else the client address. It
+    /// refills continuously and may be spent at once. 0 turns the budget
+    /// off (never the sign-in lockout).
+    ///
+    /// The default leaves the benchmark (bench/run.sh: 32 clients behind
+    /// ONE address, as many users behind one NAT or proxy would be) alone:
+    /// its costliest use is `article` (cost 3,789) at up to 4,368 req/s,
+    /// 993 million per minute; `deep` (35,801) at 134 req/s is 288 million,
+    /// `articles` (641) at 2,663 req/s 102 million, `homepage` (662) at
+    /// 2,094 req/s 83 million (BENCHMARKS.md, "The query budget"). Two billion is twice the most any one caller was
+    /// seen to spend with this two-core server to itself: a cap on what a
+    /// caller can take of a bigger deployment, not on a single client of
+    /// this one. Set it lower where callers are mostly signed in.
+    #[arg(long, env = "RATE_LIMIT_COST_PER_MINUTE", default_value_t = 2_000_000_000, value_parser = clap::value_parser!(u64).range(0..=u64::from(u32::MAX)))]
+    pub rate_limit_cost_per_minute: u64,
+
+    /// How many proxies stand in front of the server (0: none, the socket's
+    /// peer is the client). With N, the client is the N-th address from the
+    /// right of the header `--trust-proxy-header` names: the one the
+    /// outermost trusted proxy saw (those left of it anyone can write).
+    #[arg(long, env = "TRUST_PROXY", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=32))]
+    pub trust_proxy: u64,
+
+    /// The header the trusted proxies append the client to:
+    /// `x-forwarded-for` or `forwarded` (RFC 7239, its `for=`). Only that
+    /// one is read: a client can send the other as it likes.
+    #[arg(long, env = "TRUST_PROXY_HEADER", value_enum, default_value_t)]
+    pub trust_proxy_header: crate::http::ForwardedHeader,
+
+    /// Redis that holds the query budget for every instance (e.g.
+    /// `redis://127.0.0.1:6379`). Unset: each instance keeps its own.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Milliseconds a request waits for Redis before it goes on with the
+    /// per-instance budget (Redis then counts as down until it answers the
+    /// once-a-second probe).
+    #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub redis_timeout_ms: u64,
+
+    /// Put before every key this server writes to Redis.
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "conduit:budget:")]
+    pub redis_key_prefix: String,
+
+    /// Sign-in attempts that fail, per account (by email, whether it
+    /// exists or not) and per client address, before `signIn` answers
+    /// RATE_LIMITED for the rest of the window; shared by every instance on
+    /// the database.
+    #[arg(long, env = "SIGN_IN_MAX_FAILURES", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub sign_in_max_failures: u32,
+
+    /// The window of `--sign-in-max-failures`, in minutes: it starts at the
+    /// first failure and a lock lasts until it ends.
+    #[arg(long, env = "SIGN_IN_LOCKOUT_MINUTES", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=24 * 60))]
+    pub sign_in_lockout_minutes: u64,
+
     /// Do not run the job worker in this process (jobs wait in the outbox
     /// for an instance that does).
     #[arg(long, env = "NO_WORKER", action = ArgAction::SetTrue)]
@@ -286,6 +345,30 @@ impl Config {
             max_tokens: self.max_document_tokens as usize,
             max_cost: self.max_query_complexity,
             max_batch: self.max_batch_operations as usize,
+        }
+    }
+
+    pub fn redis(&self) -> Option<crate::limits::RedisSettings> {
+        self.redis_url
+            .clone()
+            .map(|url| crate::limits::RedisSettings {
+                url,
+                key_prefix: self.redis_key_prefix.clone(),
+                timeout: Duration::from_millis(self.redis_timeout_ms),
+            })
+    }
+
+    pub fn proxies(&self) -> crate::http::Proxies {
+        crate::http::Proxies {
+            trusted: self.trust_proxy as usize,
+            header: self.trust_proxy_header,
+        }
+    }
+
+    pub fn lockout(&self) -> crate::domain::lockout::Policy {
+        crate::domain::lockout::Policy {
+            max_failures: self.sign_in_max_failures,
+            window: Duration::from_secs(self.sign_in_lockout_minutes * 60),
         }
     }
 

@@ -21,6 +21,8 @@ pub mod graphql;
 pub mod http;
 /// Work after the response: the outbox and its worker.
 pub mod jobs;
+/// The query budget per caller: per instance, or shared through Redis.
+pub mod limits;
 /// Counters about the service itself, for `/metrics`.
 pub mod metrics;
 /// Deterministic demo data: the `seed` command and `serve --demo`.

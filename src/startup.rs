@@ -22,6 +22,7 @@ use crate::graphql::viewer::Authenticator;
 use crate::graphql::{self, Limits, Services};
 use crate::http::{self, AppState};
 use crate::jobs::worker::Worker;
+use crate::limits::Budget;
 use crate::metrics::Metrics;
 use crate::{db, domain, seed};
 
@@ -124,6 +125,7 @@ impl App {
                 tokens: (*tokens).clone(),
                 events: events.clone(),
                 sessions,
+                lockout: config.lockout(),
             },
             Limits {
                 max_depth: config.max_query_depth as usize,
@@ -150,12 +152,18 @@ impl App {
             stored = trusted.len(),
             "trusted documents"
         );
+        let budget = Budget::start(
+            u32::try_from(config.rate_limit_cost_per_minute).unwrap_or(u32::MAX),
+            config.redis(),
+        )
+        .await?;
         let pipeline = Pipeline::new(
             schema,
             DocumentCache::new(config.document_cache_bytes),
             trusted.clone(),
             config.request_limits(),
-        );
+        )
+        .with_budget(budget.clone());
         let state = AppState {
             pipeline,
             ws_connections: Default::default(),
@@ -169,6 +177,8 @@ impl App {
                 activity: activity.clone(),
                 db: db.clone(),
             }),
+            proxies: config.proxies(),
+            budget,
         };
         let router = http::router(state, &config);
         let listener = TcpListener::bind(config.listen)

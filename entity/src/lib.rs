@@ -15,6 +15,7 @@ pub mod outbox;
 pub mod prelude;
 pub mod session;
 pub mod setting;
+pub mod sign_in_failure;
 pub mod tag;
 pub mod total;
 pub mod trusted_document;

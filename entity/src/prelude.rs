@@ -9,6 +9,7 @@ pub use super::notification::Entity as Notification;
 pub use super::outbox::Entity as Outbox;
 pub use super::session::Entity as Session;
 pub use super::setting::Entity as Setting;
+pub use super::sign_in_failure::Entity as SignInFailure;
 pub use super::tag::Entity as Tag;
 pub use super::total::Entity as Total;
 pub use super::trusted_document::Entity as TrustedDocument;

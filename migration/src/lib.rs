@@ -22,6 +22,7 @@ mod m20260101_000011_carry_tag_names_on_articles;
 mod m20260101_000012_order_follow_pages_fully;
 mod m20260101_000013_key_usernames;
 mod m20260101_000014_create_sessions;
+mod m20260101_000015_create_sign_in_failures;
 mod m20260101_000017_create_trusted_documents;
 
 pub struct Migrator;
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000012_order_follow_pages_fully::Migration),
             Box::new(m20260101_000013_key_usernames::Migration),
             Box::new(m20260101_000014_create_sessions::Migration),
+            Box::new(m20260101_000015_create_sign_in_failures::Migration),
             Box::new(m20260101_000017_create_trusted_documents::Migration),
         ]
     }

@@ -28,6 +28,14 @@ pub enum Error {
     /// `extensions.fields`, so a form can show it under the field.
     #[error("{}", summary(.0))]
     Conflict(FieldErrors),
+    /// RATE_LIMITED, with `extensions.retryAfter`: too many attempts (or
+    /// too much spent) for now; the same request may succeed after that
+    /// many whole seconds.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// INTERNAL_SERVER_ERROR: logged with its cause chain, never shown.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),

@@ -5,6 +5,7 @@
 pub mod articles;
 pub mod comments;
 pub mod error;
+pub mod lockout;
 pub mod notifications;
 pub mod pagination;
 pub mod profiles;

@@ -8,10 +8,12 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, 
 use sea_orm::{ColumnTrait, DatabaseConnection, IntoActiveModel};
 
 use super::error::OnConstraint;
+use super::lockout::{self, Key};
 use super::sessions::{Issued, Sessions};
 use super::validate::{self, Checks};
 use super::{Error, Result, begin_write, sql, time};
 use crate::auth::password;
+use crate::limits::ClientAddress;
 
 /// What `signUp` receives, unchecked.
 pub struct NewUser {
@@ -81,14 +83,20 @@ pub async fn sign_up(
     Ok((user, issued))
 }
 
-/// The account whose email and password match.
+/// The account whose email and password match, unless the account (by its
+/// email, existing or not) or the client's address has failed too often
+/// lately (`lockout`).
 ///
 /// # Errors
 /// UNAUTHENTICATED when either is wrong, with one message for both, and in
-/// the same time for both, so the answer does not reveal which emails exist.
+/// the same time for both, so the answer does not reveal which emails exist;
+/// RATE_LIMITED while the account or the address is locked, whatever the
+/// password.
 #[tracing::instrument(skip_all)]
 pub async fn sign_in(
     db: &impl ConnectionTrait,
+    limit: lockout::Policy,
+    client: Option<ClientAddress>,
     email: &str,
     password: &str,
 ) -> Result<user::Model> {
@@ -100,6 +108,10 @@ pub async fn sign_in(
     checks.finish()?;
     let email = email.expect("BUG: checked");
 
+    let mut keys = vec![Key::Account(email.clone())];
+    keys.extend(client.map(Key::Address));
+    let attempt = lockout::attempt(db, limit, &keys).await?;
+
     let found = user::Entity::find()
         .filter(user::Column::Email.eq(email))
         .one(db)
@@ -110,7 +122,10 @@ pub async fn sign_in(
     );
     let matches = password::verify(password.to_owned(), stored_hash).await?;
     match found {
-        Some(user) if matches => Ok(user),
+        Some(user) if matches => {
+            attempt.succeeded(db).await?;
+            Ok(user)
+        }
         _ => Err(Error::Unauthenticated(
             "email or password is incorrect".into(),
         )),

@@ -21,11 +21,41 @@ pub const FORBIDDEN: &str = "FORBIDDEN";
 pub const NOT_FOUND: &str = "NOT_FOUND";
 pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
 pub const CONFLICT: &str = "CONFLICT";
+pub const RATE_LIMITED: &str = "RATE_LIMITED";
 pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
 pub const PERSISTED_QUERY_NOT_IN_LIST: &str = "PERSISTED_QUERY_NOT_IN_LIST";
 pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
 pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
 pub const INTERNAL_SERVER_ERROR: &str = "INTERNAL_SERVER_ERROR";
+
+/// The extension of a RATE_LIMITED error: whole seconds to wait (over HTTP
+/// the same number is the `Retry-After` header).
+pub const RETRY_AFTER: &str = "retryAfter";
+
+/// A RATE_LIMITED error raised outside of a resolver (the query budget).
+pub fn rate_limited(message: impl Into<String>, retry_after_secs: u64) -> ServerError {
+    let mut error = ServerError::new(message, None);
+    let extensions = error
+        .extensions
+        .get_or_insert_with(ErrorExtensionValues::default);
+    extensions.set("code", RATE_LIMITED);
+    extensions.set(RETRY_AFTER, retry_after_secs);
+    error
+}
+
+/// The `retryAfter` of every RATE_LIMITED error of `response`.
+pub fn retry_after_secs(response: &Response) -> impl Iterator<Item = u64> + '_ {
+    response.errors.iter().filter_map(|error| {
+        let extensions = error.extensions.as_ref()?;
+        if extensions.get("code") != Some(&Value::from(RATE_LIMITED)) {
+            return None;
+        }
+        match extensions.get(RETRY_AFTER)? {
+            Value::Number(seconds) => seconds.as_u64(),
+            _ => None,
+        }
+    })
+}
 
 /// Gives every error of a response its code (see the module notes).
 pub fn classify_all(response: &mut Response) {
@@ -58,10 +88,17 @@ fn classify(error: &mut ServerError) {
             Error::NotFound(_) => (NOT_FOUND, None),
             Error::Invalid(fields) => (BAD_USER_INPUT, Some(fields_value(fields))),
             Error::Conflict(fields) => (CONFLICT, Some(fields_value(fields))),
+            Error::RateLimited { .. } => (RATE_LIMITED, None),
             Error::Internal(cause) => {
                 tracing::error!(error = ?cause, path = ?error.path, "internal error");
                 (INTERNAL_SERVER_ERROR, None)
             }
+        };
+        let retry_after = match domain_error {
+            Error::RateLimited {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
         };
         let extensions = error
             .extensions
@@ -69,6 +106,9 @@ fn classify(error: &mut ServerError) {
         extensions.set("code", code);
         if let Some(fields) = fields {
             extensions.set("fields", fields);
+        }
+        if let Some(seconds) = retry_after {
+            extensions.set(RETRY_AFTER, seconds);
         }
         return;
     }

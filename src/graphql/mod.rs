@@ -72,6 +72,8 @@ pub struct Services {
     pub tokens: Tokens,
     pub events: crate::events::EventBus,
     pub sessions: crate::domain::sessions::Sessions,
+    /// How many failed sign-ins lock an account or an address, for how long.
+    pub lockout: crate::domain::lockout::Policy,
 }
 
 /// The schema, with one extension (`validate_once`): what the others would

@@ -30,6 +30,7 @@ use super::variables::InputTypes;
 use super::viewer::UserAgent;
 use super::{AppSchema, Viewer, batching, bounds, loaders};
 use crate::db::Reads;
+use crate::limits::{Budget, Caller, ClientAddress, Outcome};
 use crate::metrics::Metrics;
 
 /// What one HTTP request's operations run with.
@@ -39,6 +40,16 @@ pub struct Scope {
     pub metrics: Arc<Metrics>,
     pub viewer: Viewer,
     pub user_agent: UserAgent,
+    /// Where the request came from: whose budget an anonymous request
+    /// spends, and what the resolvers see as `ClientAddress`.
+    pub client: ClientAddress,
+}
+
+/// The answers to one HTTP request, and what it spent of its caller's
+/// budget (`None` when there is no budget).
+pub struct Executed {
+    pub responses: BatchResponse,
+    pub spent: Option<Outcome>,
 }
 
 /// What any request may ask for, from the configuration.
@@ -63,6 +74,8 @@ pub struct Pipeline {
     /// The input types, for checking a stored document's variables.
     inputs: Arc<InputTypes>,
     pub limits: RequestLimits,
+    /// What each caller may spend per minute (`limits`); `None`: no budget.
+    budget: Option<Arc<Budget>>,
 }
 
 /// A request ready to run, and what to keep once it validated.
@@ -92,7 +105,13 @@ impl Pipeline {
             trusted,
             cost,
             limits,
+            budget: None,
         }
+    }
+
+    /// The same pipeline, charging every request to its caller's budget.
+    pub fn with_budget(self, budget: Option<Arc<Budget>>) -> Self {
+        Self { budget, ..self }
     }
 
     /// Runs one request, or a batch of them side by side, with their
@@ -102,7 +121,11 @@ impl Pipeline {
     /// spend what one request may, no more. When every one is a query, all
     /// their reads share one connection (`Reads::for_query`; see there why
     /// mutations may not).
-    pub async fn execute_batch(&self, batch: BatchRequest, scope: Scope) -> BatchResponse {
+    ///
+    /// Then the batch is charged to its caller's budget, before any of it
+    /// runs; over budget, none of it does.
+    pub async fn execute_batch(&self, batch: BatchRequest, scope: Scope) -> Executed {
+        let caller = Caller::new(scope.viewer.id().ok().flatten(), scope.client);
         let (single, requests) = match batch {
             BatchRequest::Single(request) => (true, vec![request]),
             BatchRequest::Batch(requests) => (false, requests),
@@ -119,7 +142,15 @@ impl Pipeline {
                 ),
                 error::GRAPHQL_VALIDATION_FAILED,
             );
-            return BatchResponse::Single(Response::from_errors(vec![refusal]));
+            let spent = self.spend(&caller, &[]).await;
+            let refusal = spent
+                .as_ref()
+                .and_then(|spent| over_budget(spent, 0))
+                .unwrap_or(refusal);
+            return Executed {
+                responses: BatchResponse::Single(Response::from_errors(vec![refusal])),
+                spent,
+            };
         }
         let mut prepared: Vec<_> = requests
             .into_iter()
@@ -134,6 +165,13 @@ impl Pipeline {
         }
         if let Viewer::Refused(why) = scope.viewer {
             refuse_unless_signing_in(&mut prepared, why);
+        }
+        let spent = self.spend(&caller, &prepared).await;
+        let cost = total_cost(&prepared);
+        if let Some(refusal) = spent.as_ref().and_then(|spent| over_budget(spent, cost)) {
+            for entry in &mut prepared {
+                *entry = Err(refusal.clone());
+            }
         }
         let only_queries = prepared.iter_mut().all(|prepared| match prepared {
             Ok(Prepared { request, .. }) => {
@@ -157,6 +195,7 @@ impl Pipeline {
                     .request
                     .data(scope.viewer)
                     .data(scope.user_agent.clone())
+                    .data(scope.client)
                     .data(loaders.clone())
                     .data(reads.clone());
                 prepared
@@ -164,18 +203,39 @@ impl Pipeline {
             self.run(prepared)
         });
         let mut responses = batching::drive(join_all(runs), batches).await;
-        if single {
+        let responses = if single {
             BatchResponse::Single(responses.remove(0))
         } else {
             BatchResponse::Batch(responses)
-        }
+        };
+        Executed { responses, spent }
+    }
+
+    /// Charges what the requests that are ready to run cost to `caller`'s
+    /// budget (see `Budget::charge`).
+    async fn spend(
+        &self,
+        caller: &Caller,
+        prepared: &[Result<Prepared, ServerError>],
+    ) -> Option<Outcome> {
+        let budget = self.budget.as_ref()?;
+        Some(budget.charge(caller, total_cost(prepared)).await)
     }
 
     /// A subscription (or any operation sent over a WebSocket) as a stream
-    /// of responses.
-    pub async fn execute_stream(&self, request: Request) -> BoxStream<'static, Response> {
+    /// of responses, charged to `caller`'s budget before it starts.
+    pub async fn execute_stream(
+        &self,
+        request: Request,
+        caller: Caller,
+    ) -> BoxStream<'static, Response> {
         let mut prepared = vec![self.prepare(request)];
         if let Err(refusal) = self.check_cost(&prepared) {
+            prepared[0] = Err(refusal);
+        }
+        let cost = total_cost(&prepared);
+        let spent = self.spend(&caller, &prepared).await;
+        if let Some(refusal) = spent.as_ref().and_then(|spent| over_budget(spent, cost)) {
             prepared[0] = Err(refusal);
         }
         match prepared.remove(0) {
@@ -225,12 +285,27 @@ impl Pipeline {
 
     /// Sums the cost of every request that is ready to run; past the limit,
     /// none of them runs.
+    ///
+    /// With a budget smaller than that limit, the budget is the limit: a
+    /// request that costs more than a whole minute's budget could never run.
     fn check_cost(&self, prepared: &[Result<Prepared, ServerError>]) -> Result<(), ServerError> {
         let limit = self.limits.max_cost;
-        let total = prepared
-            .iter()
-            .filter_map(|entry| entry.as_ref().ok())
-            .fold(0u64, |total, prepared| total.saturating_add(prepared.cost));
+        let total = total_cost(prepared);
+        if let Some(budget) = &self.budget
+            && total > budget.per_minute()
+            && budget.per_minute() < limit
+        {
+            return Err(with_code(
+                ServerError::new(
+                    format!(
+                        "the request costs {total}, more than the whole query budget of {} per minute",
+                        budget.per_minute()
+                    ),
+                    None,
+                ),
+                error::GRAPHQL_VALIDATION_FAILED,
+            ));
+        }
         if total > limit {
             let what = if prepared.len() > 1 {
                 "the batch"
@@ -450,6 +525,28 @@ fn not_in_list() -> ServerError {
         ),
         error::PERSISTED_QUERY_NOT_IN_LIST,
     )
+}
+
+/// What the requests that are ready to run cost together.
+fn total_cost(prepared: &[Result<Prepared, ServerError>]) -> u64 {
+    prepared
+        .iter()
+        .filter_map(|entry| entry.as_ref().ok())
+        .fold(0u64, |total, prepared| total.saturating_add(prepared.cost))
+}
+
+/// The answer to a request that costs `cost` and was over its caller's
+/// budget, if it was.
+fn over_budget(spent: &Outcome, cost: u64) -> Option<ServerError> {
+    let seconds = spent.retry_after_secs()?;
+    Some(error::rate_limited(
+        format!(
+            "over the query budget: {} left, this request costs {}; retry after {seconds} s",
+            spent.remaining(),
+            cost.max(1)
+        ),
+        seconds,
+    ))
 }
 
 /// The root fields a client holding a refused token may still ask for:

@@ -16,6 +16,7 @@ use super::viewer::ContextExt as _;
 use crate::domain::Seen;
 use crate::domain::profiles::{self, Profile};
 use crate::domain::users::{self as domain_users, NewUser, UserPatch};
+use crate::limits::ClientAddress;
 
 /// A person on Conduit: an author, a reader, or both.
 #[derive(Clone)]
@@ -284,7 +285,15 @@ impl UserMutation {
 
     async fn sign_in(&self, ctx: &Context<'_>, input: SignInInput) -> Result<AuthPayload> {
         let services = ctx.services();
-        let user = domain_users::sign_in(&services.db, &input.email, &input.password).await?;
+        let client = ctx.data_opt::<ClientAddress>().copied();
+        let user = domain_users::sign_in(
+            &services.db,
+            services.lockout,
+            client,
+            &input.email,
+            &input.password,
+        )
+        .await?;
         let issued = services
             .sessions
             .open(&services.db, user.id, ctx.user_agent())

@@ -32,11 +32,12 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::AppState;
 use super::negotiation::{self, MediaType};
 use super::wire::{WireBatch, WireRequest};
+use super::{AppState, rate_limit};
 use crate::graphql::viewer::UserAgent;
 use crate::graphql::{Viewer, error, pipeline};
+use crate::limits::ClientAddress;
 
 pub(super) async fn post(
     State(state): State<AppState>,
@@ -48,6 +49,7 @@ pub(super) async fn post(
     let Ok(media_type) = negotiation::negotiate(request.headers()) else {
         return not_acceptable();
     };
+    let client = client_of(&state, &request);
     let (parts, body) = request.into_parts();
     let batch = match read_batch(body).await {
         Ok(batch) => batch,
@@ -61,7 +63,7 @@ pub(super) async fn post(
     if let Err(refusal) = requests.iter().try_for_each(has_query) {
         return refusal.into_response_as(media_type);
     }
-    execute(&state, &headers, batch, media_type).await
+    execute(&state, &headers, client, batch, media_type).await
 }
 
 /// The body as a GraphQL request or batch (see `wire` for the forms).
@@ -85,12 +87,9 @@ pub(super) async fn get(
         .headers()
         .get(header::UPGRADE)
         .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    let client = client_of(&state, &request);
     if wants_websocket {
         let (mut parts, _) = request.into_parts();
-        let client = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::from([127, 0, 0, 1]), |info| info.0.ip());
         return match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
             Ok(ws) => super::websocket::upgrade(
                 state,
@@ -123,7 +122,19 @@ pub(super) async fn get(
         return response;
     }
     let batch = BatchRequest::Single(graphql_request);
-    execute(&state, request.headers(), batch, media_type).await
+    execute(&state, request.headers(), client, batch, media_type).await
+}
+
+/// Where `request` came from: its socket's peer, or what the trusted
+/// proxies say (`client_address`).
+fn client_of(state: &AppState, request: &axum::extract::Request) -> ClientAddress {
+    // Every connection has its peer's address (`startup` serves with
+    // `ConnectInfo`); a router driven without one is a local caller.
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([127, 0, 0, 1]), |info| info.0.ip());
+    super::client_address(peer, request.headers(), state.proxies)
 }
 
 /// A GET's parameters, as the specification names them; `variables` and
@@ -178,6 +189,7 @@ fn has_query(request: &async_graphql::Request) -> Result<(), Rejection> {
 async fn execute(
     state: &AppState,
     headers: &HeaderMap,
+    client: ClientAddress,
     batch: BatchRequest,
     media_type: MediaType,
 ) -> Response {
@@ -196,10 +208,40 @@ async fn execute(
         metrics: state.metrics.clone(),
         viewer,
         user_agent: user_agent(headers),
+        client,
     };
-    let responses = state.pipeline.execute_batch(batch, scope).await;
-    count_not_in_list(state, headers, &responses);
-    graphql_response(responses, media_type)
+    let executed = state.pipeline.execute_batch(batch, scope).await;
+    count_not_in_list(state, headers, &executed.responses);
+    let retry_after = executed
+        .spent
+        .and_then(|spent| spent.retry_after_secs())
+        .or_else(|| rate_limited(&executed.responses));
+    let mut response = graphql_response(executed.responses, media_type);
+    if let Some(seconds) = retry_after {
+        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        rate_limit::retry_after(response.headers_mut(), seconds);
+    }
+    if let (Some(budget), Some(spent)) = (&state.budget, &executed.spent) {
+        rate_limit::describe(response.headers_mut(), budget.per_minute(), spent);
+    }
+    response
+}
+
+/// The seconds to wait when the answer is RATE_LIMITED (by the budget or,
+/// in a resolver, by the sign-in lockout), which over HTTP is a 429 as the
+/// contract says: a single response with such an error, or a batch all of
+/// whose responses have one.
+fn rate_limited(responses: &BatchResponse) -> Option<u64> {
+    let responses = match responses {
+        BatchResponse::Single(response) => std::slice::from_ref(response),
+        BatchResponse::Batch(responses) => responses.as_slice(),
+    };
+    responses
+        .iter()
+        .map(|response| error::retry_after_secs(response).max())
+        .collect::<Option<Vec<u64>>>()?
+        .into_iter()
+        .max()
 }
 
 /// Counts (and logs) the documents refused for not being stored, by the

@@ -1,5 +1,7 @@
 //! `/healthz`: the process is up. `/readyz`: it can reach its database, so a
-//! load balancer may send it traffic, with the outbox's depth beside it.
+//! load balancer may send it traffic, with the outbox's depth beside it and
+//! whether the shared query budget (Redis) answers: when it does not, the
+//! instance is still ready (each caller's budget is then per instance).
 //! `/metrics`: counters and gauges for Prometheus.
 
 use std::fmt::Write as _;
@@ -11,16 +13,26 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use crate::jobs::outbox;
+use crate::limits::SharedStatus;
 
 pub(super) async fn alive() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
 pub(super) async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let shared_limiter = state
+        .budget
+        .as_ref()
+        .map_or(SharedStatus::None, |budget| budget.shared_status());
     match outbox::depth(&state.ops_db).await {
         Ok(depth) => (
             StatusCode::OK,
-            Json(json!({ "status": "ready", "database": "ok", "outbox": depth })),
+            Json(json!({
+                "status": "ready",
+                "database": "ok",
+                "outbox": depth,
+                "sharedLimiter": shared_limiter.as_str(),
+            })),
         ),
         Err(error) => {
             tracing::warn!(error = ?error, "readiness check: database unreachable");

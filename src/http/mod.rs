@@ -3,13 +3,16 @@
 //! middleware every request passes.
 
 mod body_limit;
+mod client_address;
 mod graphiql;
 mod graphql;
 mod health;
 mod negotiation;
+mod rate_limit;
 mod websocket;
 mod wire;
 
+pub use client_address::{ForwardedHeader, Proxies, client_address};
 pub use websocket::WsLimits;
 
 use std::sync::Arc;
@@ -28,6 +31,7 @@ use tower_http::trace::TraceLayer;
 use crate::config::Config;
 use crate::graphql::pipeline::Pipeline;
 use crate::graphql::viewer::Authenticator;
+use crate::limits::Budget;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -43,6 +47,11 @@ pub struct AppState {
     pub ws_connections: Arc<websocket::Connections>,
     /// Checks bearer tokens (and whether their session has ended).
     pub auth: Arc<Authenticator>,
+    /// The proxies in front, whose word on the client's address is taken.
+    pub proxies: Proxies,
+    /// The query budget the pipeline charges (`None`: off), for the
+    /// headers that describe it and for `/readyz`.
+    pub budget: Option<Arc<Budget>>,
 }
 
 pub fn router(state: AppState, config: &Config) -> Router {

@@ -8,7 +8,6 @@
 //! pings, and has no limit on subscriptions per connection.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,6 +26,7 @@ use super::AppState;
 use crate::db::Reads;
 use crate::graphql::viewer::{Authenticated, UserAgent};
 use crate::graphql::{Viewer, batching, loaders};
+use crate::limits::{Caller, ClientAddress};
 
 /// The subprotocols, in the order the server prefers them.
 const PROTOCOLS: [&str; 2] = ["graphql-transport-ws", "graphql-ws"];
@@ -54,7 +54,7 @@ pub struct WsLimits {
 /// The connections (and subscriptions) open now: what the caps count.
 #[derive(Debug, Default)]
 pub struct Connections {
-    per_client: Mutex<HashMap<IpAddr, usize>>,
+    per_client: Mutex<HashMap<ClientAddress, usize>>,
     total: AtomicUsize,
     subscriptions: AtomicUsize,
 }
@@ -65,7 +65,7 @@ impl Connections {
     /// full, 429 when this client is).
     fn admit(
         self: &Arc<Self>,
-        client: IpAddr,
+        client: ClientAddress,
         limits: &WsLimits,
     ) -> Result<ConnectionGuard, Refused> {
         let mut per_client = self.per_client.lock().expect("BUG: poisoned");
@@ -118,7 +118,7 @@ impl Refused {
 
 struct ConnectionGuard {
     connections: Arc<Connections>,
-    client: IpAddr,
+    client: ClientAddress,
 }
 
 impl Drop for ConnectionGuard {
@@ -153,7 +153,7 @@ enum Protocol {
 pub(super) fn upgrade(
     state: AppState,
     ws: WebSocketUpgrade,
-    client: IpAddr,
+    client: ClientAddress,
     user_agent: UserAgent,
     client_name: Option<Arc<str>>,
 ) -> Response {
@@ -175,7 +175,7 @@ pub(super) fn upgrade(
         _ => Protocol::Transport,
     };
     ws.on_upgrade(move |socket| async move {
-        Connection::new(state, protocol, user_agent, client_name)
+        Connection::new(state, protocol, client, user_agent, client_name)
             .run(socket)
             .await;
         drop(guard);
@@ -215,6 +215,9 @@ struct Close(u16, &'static str);
 struct Connection {
     state: AppState,
     protocol: Protocol,
+    /// Where the connection came from: whose budget an anonymous
+    /// subscription spends, and the resolvers' `ClientAddress`.
+    client: ClientAddress,
     outgoing: mpsc::Sender<Message>,
     outgoing_rx: Option<mpsc::Receiver<Message>>,
     viewer: Option<Viewer>,
@@ -237,6 +240,7 @@ impl Connection {
     fn new(
         state: AppState,
         protocol: Protocol,
+        client: ClientAddress,
         user_agent: UserAgent,
         client_name: Option<Arc<str>>,
     ) -> Self {
@@ -244,6 +248,7 @@ impl Connection {
         Self {
             state,
             protocol,
+            client,
             outgoing,
             outgoing_rx: Some(outgoing_rx),
             viewer: None,
@@ -454,8 +459,12 @@ impl Connection {
         let request = request
             .data(viewer)
             .data(self.user_agent.clone())
+            .data(self.client)
             .data(loaders)
             .data(reads);
+        // Charged before it starts, like a request over HTTP; over budget,
+        // the answer is an `error` message with RATE_LIMITED.
+        let caller = Caller::new(viewer.id().ok().flatten(), self.client);
         let pipeline = self.state.pipeline.clone();
         let metrics = self.state.metrics.clone();
         let client_name = self.client_name.clone();
@@ -464,7 +473,7 @@ impl Connection {
         let task_id = id.clone();
         let task = tokio::spawn(async move {
             let _place = place;
-            let mut responses = pipeline.execute_stream(request).await;
+            let mut responses = pipeline.execute_stream(request, caller).await;
             let mut first = true;
             // Each response (a subscription's event) is resolved with its
             // batches driven as over HTTP.

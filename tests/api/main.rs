@@ -26,6 +26,7 @@ mod persisted_queries;
 mod process;
 mod profiles;
 mod query_connection;
+mod rate_limits;
 mod schema;
 mod sessions;
 mod sql_statements;
