@@ -16,6 +16,7 @@ use crate::graphql::documents::DocumentCache;
 use crate::graphql::pipeline::Pipeline;
 use crate::graphql::{self, Limits, Services};
 use crate::http::{self, AppState};
+use crate::jobs::deliveries::Runner;
 use crate::jobs::worker::Worker;
 use crate::metrics::Metrics;
 use crate::{db, domain, seed};
@@ -25,6 +26,7 @@ pub struct App {
     router: axum::Router,
     db: DatabaseConnection,
     worker: Option<Worker>,
+    deliveries: Option<Runner>,
 }
 
 impl App {
@@ -87,18 +89,38 @@ impl App {
         let events = EventBus::for_database(&config.database.database_url, &db)
             .await
             .context("cannot start the event bus")?;
-        let worker = (!config.no_worker).then(|| {
-            Worker::new(
+        let poll = std::time::Duration::from_millis(config.worker_poll_ms);
+        let outbound = crate::outbound::HttpClient::new(
+            config.webhooks.policy(),
+            config.webhooks.timeout(),
+        )
+        .context("cannot build the outbound HTTP client")?;
+        if config.webhooks.webhook_allow_private_networks {
+            tracing::warn!(
+                "WEBHOOK_ALLOW_PRIVATE_NETWORKS is set: webhooks may reach loopback, private networks and cloud metadata"
+            );
+        }
+        let deliveries = (!config.no_worker).then(|| {
+            Runner::new(
                 db.clone(),
-                events.clone(),
-                std::time::Duration::from_millis(config.worker_poll_ms),
+                outbound,
+                config.webhooks.settings(poll),
+                Arc::clone(&metrics),
             )
+        });
+        let worker = (!config.no_worker).then(|| {
+            let worker = Worker::new(db.clone(), events.clone(), poll);
+            match &deliveries {
+                Some(runner) => worker.waking(runner.waker()),
+                None => worker,
+            }
         });
         let schema = graphql::build_schema(
             Services {
                 db: request_db.clone(),
                 tokens: (*tokens).clone(),
                 events: events.clone(),
+                outbound: config.webhooks.policy(),
             },
             Limits {
                 max_depth: config.max_query_depth as usize,
@@ -127,6 +149,7 @@ impl App {
             router,
             db,
             worker,
+            deliveries,
         })
     }
 
@@ -161,6 +184,12 @@ impl App {
                 let _ = stopped.wait_for(|stop| *stop).await;
             }))
         });
+        let deliveries = self.deliveries.map(|runner| {
+            let mut stopped = stopped.clone();
+            tokio::spawn(runner.run(async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }))
+        });
         axum::serve(
             self.listener,
             self.router
@@ -174,6 +203,9 @@ impl App {
         .context("the server stopped with an error")?;
         if let Some(worker) = worker {
             let _ = worker.await;
+        }
+        if let Some(deliveries) = deliveries {
+            let _ = deliveries.await;
         }
         self.db.close_by_ref().await.ok();
         tracing::info!("stopped");

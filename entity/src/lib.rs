@@ -17,3 +17,5 @@ pub mod setting;
 pub mod tag;
 pub mod total;
 pub mod user;
+pub mod webhook;
+pub mod webhook_delivery;

@@ -11,3 +11,5 @@ pub use super::setting::Entity as Setting;
 pub use super::tag::Entity as Tag;
 pub use super::total::Entity as Total;
 pub use super::user::Entity as User;
+pub use super::webhook::Entity as Webhook;
+pub use super::webhook_delivery::Entity as WebhookDelivery;

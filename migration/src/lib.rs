@@ -21,6 +21,8 @@ mod m20260101_000010_index_ready_jobs;
 mod m20260101_000011_carry_tag_names_on_articles;
 mod m20260101_000012_order_follow_pages_fully;
 mod m20260101_000013_key_usernames;
+// 0014 and 0015 are taken by work on other branches.
+mod m20260101_000016_create_webhooks;
 
 pub struct Migrator;
 
@@ -41,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000011_carry_tag_names_on_articles::Migration),
             Box::new(m20260101_000012_order_follow_pages_fully::Migration),
             Box::new(m20260101_000013_key_usernames::Migration),
+            Box::new(m20260101_000016_create_webhooks::Migration),
         ]
     }
 }

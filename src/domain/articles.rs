@@ -13,8 +13,8 @@ use sea_orm::{
 };
 
 use crate::events::{Event, EventBus};
-use crate::jobs::{Job, outbox};
 
+use super::outbox::{self, Job};
 use super::error::OnConstraint as _;
 use super::pagination::{Order, Page, PageRequest};
 use super::sql::{self, Keyset, Seen};

@@ -5,7 +5,9 @@
 pub mod articles;
 pub mod comments;
 pub mod error;
+pub mod global_ids;
 pub mod notifications;
+pub mod outbox;
 pub mod pagination;
 pub mod profiles;
 pub mod settings;
@@ -16,6 +18,7 @@ pub mod time;
 pub mod totals;
 pub mod users;
 pub mod validate;
+pub mod webhooks;
 
 pub use error::{Error, FieldErrors, Result};
 pub use sql::Seen;

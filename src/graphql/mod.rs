@@ -66,6 +66,8 @@ pub struct Services {
     pub db: DatabaseConnection,
     pub tokens: Tokens,
     pub events: crate::events::EventBus,
+    /// The address rule webhook URLs are checked against.
+    pub outbound: crate::outbound::Policy,
 }
 
 /// The schema, without extensions: what they would do is in `pipeline`.
