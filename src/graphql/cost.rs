@@ -33,7 +33,7 @@ use async_graphql_value::{ConstValue, Value};
 
 use super::bounds::MAX_NESTING;
 use crate::domain::pagination::{DEFAULT_PAGE, MAX_PAGE};
-use crate::domain::{articles, comments, validate};
+use crate::domain::{articles, comments, validate, webhooks};
 
 /// What one argon2 hash costs: `signUp`, `signIn`, `resetPassword` and an
 /// `updateViewer` that changes the password. With the default limit of
@@ -62,6 +62,10 @@ const WEIGHTS: &[(&str, &str, u64)] = &[
     ("Comment", "body", text(comments::BODY_MAX)),
     ("User", "bio", text(validate::BIO_MAX)),
     ("User", "image", text(validate::URL_MAX)),
+    ("Webhook", "url", text(webhooks::URL_MAX)),
+    // The longest body is a comment.added's: the comment's whole body
+    // beside the article's slug and the author's username.
+    ("WebhookDelivery", "payload", text(comments::BODY_MAX + 1_000)),
     ("Mutation", "signUp", PASSWORD_HASH_COST),
     ("Mutation", "signIn", PASSWORD_HASH_COST),
     ("Mutation", "resetPassword", PASSWORD_HASH_COST),

@@ -5,12 +5,16 @@ use async_graphql::ID;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use crate::domain::global_ids;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     User,
     Article,
     Comment,
     Notification,
+    Webhook,
+    WebhookDelivery,
 }
 
 impl Kind {
@@ -20,12 +24,14 @@ impl Kind {
             Kind::Article => "Article",
             Kind::Comment => "Comment",
             Kind::Notification => "Notification",
+            Kind::Webhook => "Webhook",
+            Kind::WebhookDelivery => "WebhookDelivery",
         }
     }
 }
 
 pub fn encode(kind: Kind, id: i64) -> ID {
-    ID(URL_SAFE_NO_PAD.encode(format!("{}:{id}", kind.name())))
+    ID(global_ids::encode(kind.name(), id))
 }
 
 /// The kind and row id an id names, or `None` for anything that is not one
@@ -34,8 +40,15 @@ pub fn decode(id: &str) -> Option<(Kind, i64)> {
     let bytes = URL_SAFE_NO_PAD.decode(id).ok()?;
     let text = std::str::from_utf8(&bytes).ok()?;
     let (name, raw) = text.split_once(':')?;
-    let kind = [Kind::User, Kind::Article, Kind::Comment, Kind::Notification]
-        .into_iter()
+    let kind = [
+        Kind::User,
+        Kind::Article,
+        Kind::Comment,
+        Kind::Notification,
+        Kind::Webhook,
+        Kind::WebhookDelivery,
+    ]
+    .into_iter()
         .find(|kind| kind.name() == name)?;
     Some((kind, raw.parse().ok()?))
 }

@@ -18,6 +18,7 @@ pub mod pipeline;
 pub mod tags;
 pub mod users;
 pub mod viewer;
+pub mod webhooks;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema};
 use sea_orm::DatabaseConnection;
@@ -43,6 +44,7 @@ pub struct MutationRoot(
     articles::ArticleMutation,
     comments::CommentMutation,
     notifications::NotificationMutation,
+    webhooks::WebhookMutation,
 );
 
 #[derive(MergedSubscription, Default)]

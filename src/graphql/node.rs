@@ -9,6 +9,7 @@ use super::loaders::{ArticleById, CommentById, UserById};
 use super::notifications::Notification;
 use super::users::User;
 use super::viewer::ContextExt as _;
+use super::webhooks::{Webhook, WebhookDelivery};
 
 /// Anything that can be fetched again by its global id.
 #[derive(Interface)]
@@ -18,6 +19,8 @@ pub enum Node {
     Article(Article),
     Comment(Comment),
     Notification(Notification),
+    Webhook(Webhook),
+    WebhookDelivery(WebhookDelivery),
 }
 
 #[derive(Default)]
@@ -68,5 +71,9 @@ async fn load(ctx: &Context<'_>, id: &ID) -> Result<Option<Node>> {
                 .map(|n| Node::Notification(Notification(n))),
             None => None,
         },
+        // Only the owner may refetch a webhook or one of its deliveries.
+        Kind::Webhook | Kind::WebhookDelivery => {
+            return super::webhooks::owned_node(ctx, kind, id).await;
+        }
     })
 }
