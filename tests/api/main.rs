@@ -31,3 +31,4 @@ mod sql_statements;
 mod strings;
 mod subscriptions;
 mod tags;
+mod webhooks;
