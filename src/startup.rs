@@ -90,11 +90,9 @@ impl App {
             .await
             .context("cannot start the event bus")?;
         let poll = std::time::Duration::from_millis(config.worker_poll_ms);
-        let outbound = crate::outbound::HttpClient::new(
-            config.webhooks.policy(),
-            config.webhooks.timeout(),
-        )
-        .context("cannot build the outbound HTTP client")?;
+        let outbound =
+            crate::outbound::HttpClient::new(config.webhooks.policy(), config.webhooks.timeout())
+                .context("cannot build the outbound HTTP client")?;
         if config.webhooks.webhook_allow_private_networks {
             tracing::warn!(
                 "WEBHOOK_ALLOW_PRIVATE_NETWORKS is set: webhooks may reach loopback, private networks and cloud metadata"

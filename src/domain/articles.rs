@@ -14,8 +14,8 @@ use sea_orm::{
 
 use crate::events::{Event, EventBus};
 
-use super::outbox::{self, Job};
 use super::error::OnConstraint as _;
+use super::outbox::{self, Job};
 use super::pagination::{Order, Page, PageRequest};
 use super::sql::{self, Keyset, Seen};
 use super::validate::{self, Checks};

@@ -7,8 +7,8 @@ use super::articles::Article;
 use super::comments::Comment;
 use super::notifications::Notification;
 use super::users::User;
-use super::webhooks::WebhookDelivery;
 use super::viewer::ContextExt as _;
+use super::webhooks::WebhookDelivery;
 use crate::domain::articles::{self, Scope};
 use std::sync::Arc;
 

@@ -65,7 +65,11 @@ const WEIGHTS: &[(&str, &str, u64)] = &[
     ("Webhook", "url", text(webhooks::URL_MAX)),
     // The longest body is a comment.added's: the comment's whole body
     // beside the article's slug and the author's username.
-    ("WebhookDelivery", "payload", text(comments::BODY_MAX + 1_000)),
+    (
+        "WebhookDelivery",
+        "payload",
+        text(comments::BODY_MAX + 1_000),
+    ),
     ("Mutation", "signUp", PASSWORD_HASH_COST),
     ("Mutation", "signIn", PASSWORD_HASH_COST),
     ("Mutation", "resetPassword", PASSWORD_HASH_COST),

@@ -49,7 +49,7 @@ pub fn decode(id: &str) -> Option<(Kind, i64)> {
         Kind::WebhookDelivery,
     ]
     .into_iter()
-        .find(|kind| kind.name() == name)?;
+    .find(|kind| kind.name() == name)?;
     Some((kind, raw.parse().ok()?))
 }
 

@@ -127,11 +127,8 @@ impl WebhookDelivery {
         EventKind::from_name(&self.0.event)
             .map(WebhookEvent::from)
             .ok_or_else(|| {
-                domain::Error::Internal(anyhow::anyhow!(
-                    "unknown webhook event {:?}",
-                    self.0.event
-                ))
-                .into()
+                domain::Error::Internal(anyhow::anyhow!("unknown webhook event {:?}", self.0.event))
+                    .into()
             })
     }
 
@@ -272,7 +269,11 @@ impl WebhookMutation {
     }
 
     /// Queues a delivery again, as a new PENDING series with the same messageId. Only the owner.
-    async fn redeliver_webhook(&self, ctx: &Context<'_>, delivery_id: ID) -> Result<WebhookDelivery> {
+    async fn redeliver_webhook(
+        &self,
+        ctx: &Context<'_>,
+        delivery_id: ID,
+    ) -> Result<WebhookDelivery> {
         let viewer = ctx.viewer().require()?;
         let delivery_id = row_id(
             &delivery_id,

@@ -239,7 +239,10 @@ impl Runner {
             Ok(Some(at)) => {
                 let now = Utc::now();
                 if at > now {
-                    (at - now).to_std().unwrap_or_default().min(self.settings.poll)
+                    (at - now)
+                        .to_std()
+                        .unwrap_or_default()
+                        .min(self.settings.poll)
                 } else {
                     self.settings.poll
                 }
@@ -390,7 +393,10 @@ mod tests {
                 retry_after,
             })
         };
-        assert_eq!(judge(&s, &answered(204, None), 1, 0.5).next, Next::Succeeded);
+        assert_eq!(
+            judge(&s, &answered(204, None), 1, 0.5).next,
+            Next::Succeeded
+        );
         assert_eq!(judge(&s, &answered(410, None), 1, 0.5).next, Next::Gone);
         assert_eq!(judge(&s, &answered(500, None), 10, 0.5).next, Next::Failed);
         let timeout = judge(&s, &Err(NoAnswer::Timeout), 1, 0.0);

@@ -135,10 +135,10 @@ impl Worker {
                 if !done.follow_ups.is_empty() {
                     self.events.publish(Event::JobsQueued).await;
                 }
-                if done.deliveries > 0 {
-                    if let Some(runner) = &self.deliveries_queued {
-                        runner.notify_one();
-                    }
+                if let Some(runner) = &self.deliveries_queued
+                    && done.deliveries > 0
+                {
+                    runner.notify_one();
                 }
             }
             Err(error) => {

@@ -80,27 +80,12 @@ fn why_not_public_v6(ip: Ipv6Addr) -> Option<&'static str> {
     // IPv6 forms that carry an IPv4 address reach that IPv4 address:
     // ::ffff:a.b.c.d (mapped), ::a.b.c.d (compatible, deprecated),
     // 64:ff9b::a.b.c.d (NAT64) and 2002:AABB:CCDD:: (6to4).
-    let embedded = if s[..5] == [0; 5] && (s[5] == 0xffff || s[5] == 0) {
-        Some(Ipv4Addr::new(
-            (s[6] >> 8) as u8,
-            s[6] as u8,
-            (s[7] >> 8) as u8,
-            s[7] as u8,
-        ))
-    } else if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        Some(Ipv4Addr::new(
-            (s[6] >> 8) as u8,
-            s[6] as u8,
-            (s[7] >> 8) as u8,
-            s[7] as u8,
-        ))
+    let mapped_or_compatible = s[..5] == [0; 5] && (s[5] == 0xffff || s[5] == 0);
+    let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+    let embedded = if mapped_or_compatible || nat64 {
+        Some(v4_of(s[6], s[7]))
     } else if s[0] == 0x2002 {
-        Some(Ipv4Addr::new(
-            (s[1] >> 8) as u8,
-            s[1] as u8,
-            (s[2] >> 8) as u8,
-            s[2] as u8,
-        ))
+        Some(v4_of(s[1], s[2]))
     } else {
         None
     };
@@ -129,6 +114,13 @@ fn why_not_public_v6(ip: Ipv6Addr) -> Option<&'static str> {
         return None;
     };
     Some(why)
+}
+
+/// The IPv4 address two 16-bit groups carry.
+fn v4_of(high: u16, low: u16) -> Ipv4Addr {
+    let [a, b] = high.to_be_bytes();
+    let [c, d] = low.to_be_bytes();
+    Ipv4Addr::new(a, b, c, d)
 }
 
 /// Checks an address the URL names literally (`https://10.0.0.1/`), which

@@ -99,7 +99,12 @@ impl Receiver {
     }
 }
 
-async fn answer(State(receiver): State<Receiver>, uri: Uri, headers: HeaderMap, body: String) -> Response {
+async fn answer(
+    State(receiver): State<Receiver>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
     let path = uri.path().to_owned();
     let seen = {
         let mut log = receiver.log.lock().unwrap();
@@ -116,7 +121,9 @@ async fn answer(State(receiver): State<Receiver>, uri: Uri, headers: HeaderMap, 
     };
     match path.as_str() {
         "/flaky" if seen <= 2 => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-        "/busy" if seen == 1 => (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")]).into_response(),
+        "/busy" if seen == 1 => {
+            (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")]).into_response()
+        }
         "/gone" => StatusCode::GONE.into_response(),
         "/hang" => {
             tokio::time::sleep(Duration::from_secs(60)).await;
@@ -186,7 +193,12 @@ const CREATE: &str = "mutation($input: CreateWebhookInput!) { createWebhook(inpu
 const LOG: &str = "query { viewer { webhooks { id active deliveries(first: 50) { totalCount nodes { id messageId event status attempts lastResponseStatus nextAttemptAt payload createdAt } } } } }";
 
 /// Creates a webhook for `token`'s user; answers (id, secret).
-async fn create_webhook(app: &TestApp, token: &str, url: &str, events: &[&str]) -> (String, String) {
+async fn create_webhook(
+    app: &TestApp,
+    token: &str,
+    url: &str,
+    events: &[&str],
+) -> (String, String) {
     let data = app
         .gql_ok(
             Some(token),
@@ -738,7 +750,11 @@ async fn deliveries_survive_a_sigkill(postgres: bool) {
     for i in 0..6 {
         let fan = first.sign_up(&format!("fan{i}")).await;
         first
-            .gql(Some(&fan), "mutation { followUser(username: \"jane\") { id } }", json!({}))
+            .gql(
+                Some(&fan),
+                "mutation { followUser(username: \"jane\") { id } }",
+                json!({}),
+            )
             .await;
     }
     // Two in flight (held by the receiver), four waiting.
@@ -752,10 +768,19 @@ async fn deliveries_survive_a_sigkill(postgres: bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let log = loop {
         let data = second
-            .gql(Some(&jane), "{ viewer { webhooks { deliveries { nodes { messageId status } } } } }", json!({}))
+            .gql(
+                Some(&jane),
+                "{ viewer { webhooks { deliveries { nodes { messageId status } } } } }",
+                json!({}),
+            )
             .await;
-        let log = data["viewer"]["webhooks"][0]["deliveries"]["nodes"].as_array().unwrap().clone();
-        if log.len() == 6 && log.iter().all(|d| d["status"] == "SUCCEEDED") || Instant::now() > deadline {
+        let log = data["viewer"]["webhooks"][0]["deliveries"]["nodes"]
+            .as_array()
+            .unwrap()
+            .clone();
+        if log.len() == 6 && log.iter().all(|d| d["status"] == "SUCCEEDED")
+            || Instant::now() > deadline
+        {
             break log;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -768,7 +793,10 @@ async fn deliveries_survive_a_sigkill(postgres: bool) {
         .map(|r| r.headers["webhook-id"].clone())
         .collect();
     for delivery in &log {
-        assert!(arrived.contains(delivery["messageId"].as_str().unwrap()), "{delivery} arrived");
+        assert!(
+            arrived.contains(delivery["messageId"].as_str().unwrap()),
+            "{delivery} arrived"
+        );
     }
 }
 

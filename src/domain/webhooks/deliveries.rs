@@ -71,7 +71,9 @@ pub enum Recorded {
     Retrying,
     /// FAILED for good; `disabled` says why the webhook was switched off,
     /// when this failure did it.
-    Failed { disabled: Option<&'static str> },
+    Failed {
+        disabled: Option<&'static str>,
+    },
 }
 
 /// Claims up to `limit` due deliveries of active webhooks not in

@@ -186,11 +186,7 @@ pub async fn delete(db: &DatabaseConnection, user_id: i64, webhook_id: i64) -> R
 ///
 /// # Errors
 /// NOT_FOUND when there is none, FORBIDDEN when it is someone else's.
-async fn owned(
-    db: &impl ConnectionTrait,
-    user_id: i64,
-    webhook_id: i64,
-) -> Result<webhook::Model> {
+async fn owned(db: &impl ConnectionTrait, user_id: i64, webhook_id: i64) -> Result<webhook::Model> {
     let webhook = webhook::Entity::find_by_id(webhook_id)
         .one(db)
         .await?
@@ -367,7 +363,9 @@ mod tests {
     #[test]
     fn secrets_and_message_ids_look_as_the_spec_says() {
         let secret = new_secret();
-        let key = STANDARD.decode(secret.strip_prefix("whsec_").unwrap()).unwrap();
+        let key = STANDARD
+            .decode(secret.strip_prefix("whsec_").unwrap())
+            .unwrap();
         assert_eq!(key.len(), 32);
         assert_ne!(new_secret(), secret);
         assert!(new_message_id().starts_with("msg_"));
