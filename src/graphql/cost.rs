@@ -75,6 +75,10 @@ const WEIGHTS: &[(&str, &str, u64)] = &[
     ("Mutation", "resetPassword", PASSWORD_HASH_COST),
 ];
 
+/// Fields that answer a plain list (no `first`), with the most entries it
+/// can hold: their selection is answered that many times.
+const BOUNDED_LISTS: &[(&str, &str, u64)] = &[("User", "webhooks", webhooks::MAX_PER_USER as u64)];
+
 /// Why a request cannot run.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refusal {
@@ -95,6 +99,8 @@ struct FieldInfo {
     first: Option<u64>,
     /// Answers one entry per id of its `ids` argument.
     per_id: bool,
+    /// For a plain list of bounded length: the bound.
+    bounded_list: Option<u64>,
     weight: u64,
 }
 
@@ -135,10 +141,15 @@ impl CostModel {
                         .iter()
                         .find(|(ty, name, _)| *ty == parent.as_str() && *name == field.name.node)
                         .map_or(1, |(_, _, weight)| *weight);
+                    let bounded_list = BOUNDED_LISTS
+                        .iter()
+                        .find(|(ty, name, _)| *ty == parent.as_str() && *name == field.name.node)
+                        .map(|(_, _, bound)| *bound);
                     let info = FieldInfo {
                         ty: named_type(&field.ty.node).clone(),
                         first,
                         per_id: argument("ids").is_some(),
+                        bounded_list,
                         weight,
                     };
                     (field.name.node, info)
@@ -333,6 +344,9 @@ impl Walk<'_> {
             };
             return first.clamp(1, MAX_PAGE as i64) as u64;
         }
+        if let Some(bound) = info.bounded_list {
+            return bound;
+        }
         if info.per_id {
             return match argument("ids") {
                 Some(ConstValue::List(ids)) => ids.len() as u64,
@@ -409,6 +423,17 @@ mod tests {
             ),
             1 + 7 * 2
         );
+    }
+
+    #[test]
+    fn a_users_webhooks_count_as_many_as_a_user_may_have() {
+        let one = cost("{ viewer { webhooks { id } } }", serde_json::json!({}));
+        assert_eq!(one, 2 + webhooks::MAX_PER_USER as u64);
+        let logs = cost(
+            "{ viewer { webhooks { deliveries(first: 10) { nodes { payload } } } } }",
+            serde_json::json!({}),
+        );
+        assert!(logs > webhooks::MAX_PER_USER as u64 * 10 * 50, "{logs}");
     }
 
     #[test]

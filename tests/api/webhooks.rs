@@ -190,7 +190,7 @@ pub(crate) fn verify(secret: &str, received: &Received) -> bool {
 
 const CREATE: &str = "mutation($input: CreateWebhookInput!) { createWebhook(input: $input) { secret webhook { id url events active createdAt } } }";
 
-const LOG: &str = "query { viewer { webhooks { id active deliveries(first: 50) { totalCount nodes { id messageId event status attempts lastResponseStatus nextAttemptAt payload createdAt } } } } }";
+const LOG: &str = "query { viewer { webhooks { id active deliveries(first: 10) { totalCount nodes { id messageId event status attempts lastResponseStatus nextAttemptAt payload createdAt } } } } }";
 
 /// Creates a webhook for `token`'s user; answers (id, secret).
 async fn create_webhook(

@@ -27,8 +27,9 @@ pub use events::EventKind;
 
 /// The longest webhook URL accepted, in characters.
 pub const URL_MAX: usize = 2_000;
-/// Webhooks one user may have: each event fans out to all of them.
-pub const MAX_PER_USER: i64 = 100;
+/// Webhooks one user may have: each event fans out to all of them, and
+/// `User.webhooks` (a plain list) costs this many times what it selects.
+pub const MAX_PER_USER: i64 = 50;
 
 /// The delivery states, as stored in `webhook_deliveries.status`.
 pub const PENDING: &str = "PENDING";
