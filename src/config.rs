@@ -317,6 +317,9 @@ pub struct Config {
     #[arg(long, env = "TRUSTED_DOCUMENTS", value_enum, default_value_t)]
     pub trusted_documents: crate::graphql::trusted::Mode,
 
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+
     /// Do not apply pending migrations on start.
     #[arg(long, env = "NO_MIGRATE", action = ArgAction::SetTrue)]
     pub no_migrate: bool,
@@ -325,6 +328,60 @@ pub struct Config {
     /// (password `password`) after migrating; a database with users is left alone.
     #[arg(long, env = "DEMO", action = ArgAction::SetTrue)]
     pub demo: bool,
+}
+
+/// How webhook deliveries are sent (see `jobs::deliveries`).
+#[derive(Clone, Debug, Args)]
+pub struct WebhookArgs {
+    /// Milliseconds one delivery attempt may take, connecting to the answer.
+    #[arg(long, env = "WEBHOOK_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(10..=300_000))]
+    pub webhook_timeout_ms: u64,
+
+    /// Milliseconds before the first retry of a failed delivery; the wait
+    /// doubles after each attempt (with jitter).
+    #[arg(long, env = "WEBHOOK_RETRY_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub webhook_retry_ms: u64,
+
+    /// Attempts per delivery in all, the first included.
+    #[arg(long, env = "WEBHOOK_MAX_ATTEMPTS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub webhook_max_attempts: u32,
+
+    /// Deliveries this process holds at once, all webhooks together.
+    #[arg(long, env = "WEBHOOK_CONCURRENCY", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub webhook_concurrency: u64,
+
+    /// Deliveries in flight to one webhook at once.
+    #[arg(long, env = "WEBHOOK_PER_ENDPOINT_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1_000))]
+    pub webhook_per_endpoint_concurrency: u64,
+
+    /// Let webhooks reach any address (loopback, private networks, cloud
+    /// metadata) over plain http:// too: for development and tests only.
+    #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE_NETWORKS", action = ArgAction::SetTrue)]
+    pub webhook_allow_private_networks: bool,
+}
+
+impl WebhookArgs {
+    pub fn policy(&self) -> crate::outbound::Policy {
+        crate::outbound::Policy {
+            allow_private_networks: self.webhook_allow_private_networks,
+        }
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.webhook_timeout_ms)
+    }
+
+    pub fn settings(&self, poll: Duration) -> crate::jobs::deliveries::Settings {
+        let concurrency = self.webhook_concurrency as usize;
+        crate::jobs::deliveries::Settings {
+            timeout: self.timeout(),
+            first_retry: Duration::from_millis(self.webhook_retry_ms),
+            max_attempts: self.webhook_max_attempts,
+            concurrency,
+            per_endpoint: (self.webhook_per_endpoint_concurrency as usize).min(concurrency),
+            poll,
+        }
+    }
 }
 
 impl Config {

@@ -25,6 +25,8 @@ pub mod jobs;
 pub mod limits;
 /// Counters about the service itself, for `/metrics`.
 pub mod metrics;
+/// Requests that leave the building: one HTTP client, the address rule.
+pub mod outbound;
 /// Deterministic demo data: the `seed` command and `serve --demo`.
 pub mod seed;
 /// Building the application and running it until it is told to stop.

@@ -24,6 +24,37 @@ pub struct Metrics {
     /// Documents refused for not being stored (`--trusted-documents only`),
     /// by client name.
     not_in_list: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+    webhooks: WebhookMetrics,
+}
+
+/// Upper bounds (seconds) of the webhook latency histogram's buckets.
+const LATENCY_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
+/// What the webhook delivery runner counts: attempts by what came of them,
+/// and how long each took (from connecting to the answer, or to giving up).
+#[derive(Debug, Default)]
+struct WebhookMetrics {
+    succeeded: AtomicU64,
+    retrying: AtomicU64,
+    failed: AtomicU64,
+    stale: AtomicU64,
+    latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    latency_count: AtomicU64,
+    latency_micros: AtomicU64,
+}
+
+/// What came of one webhook delivery attempt, as `/metrics` labels it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// Answered 2xx: the delivery is done.
+    Succeeded,
+    /// Failed; another attempt is scheduled.
+    Retrying,
+    /// Failed for good (out of attempts, or 410 Gone).
+    Failed,
+    /// Its lease was no longer this runner's (redelivered, deleted, or
+    /// taken over): not recorded.
+    Stale,
 }
 
 impl Metrics {
@@ -82,6 +113,29 @@ impl Metrics {
         *counts.entry(key.to_owned()).or_insert(0) += 1;
     }
 
+    /// One webhook delivery attempt and how long it took.
+    pub fn record_webhook_attempt(&self, outcome: AttemptOutcome, took: Duration) {
+        let w = &self.webhooks;
+        match outcome {
+            AttemptOutcome::Succeeded => &w.succeeded,
+            AttemptOutcome::Retrying => &w.retrying,
+            AttemptOutcome::Failed => &w.failed,
+            AttemptOutcome::Stale => &w.stale,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+        let seconds = took.as_secs_f64();
+        for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&w.latency_buckets) {
+            if seconds <= *bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        w.latency_count.fetch_add(1, Ordering::Relaxed);
+        w.latency_micros.fetch_add(
+            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
     pub fn sql_statements(&self) -> u64 {
         self.sql_statements.load(Ordering::Relaxed)
     }
@@ -131,6 +185,48 @@ impl Metrics {
             let client = client.replace('\\', "\\\\").replace('"', "\\\"");
             let _ = writeln!(out, "{name}{{client=\"{client}\"}} {count}");
         }
+        self.render_webhooks(&mut out);
         out
+    }
+
+    fn render_webhooks(&self, out: &mut String) {
+        let w = &self.webhooks;
+        let name = "conduit_webhook_attempts_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} webhook delivery attempts by outcome: succeeded, retrying (failed, tried again later), failed (for good), stale (lease lost, not recorded)\n# TYPE {name} counter"
+        );
+        for (outcome, value) in [
+            ("succeeded", &w.succeeded),
+            ("retrying", &w.retrying),
+            ("failed", &w.failed),
+            ("stale", &w.stale),
+        ] {
+            let _ = writeln!(
+                out,
+                "{name}{{outcome=\"{outcome}\"}} {}",
+                value.load(Ordering::Relaxed)
+            );
+        }
+        let name = "conduit_webhook_attempt_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} how long webhook delivery attempts took, to the answer or to giving up\n# TYPE {name} histogram"
+        );
+        for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&w.latency_buckets) {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{bound}\"}} {}",
+                bucket.load(Ordering::Relaxed)
+            );
+        }
+        let count = w.latency_count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "{name}_sum {}",
+            w.latency_micros.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(out, "{name}_count {count}");
     }
 }

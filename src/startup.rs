@@ -21,6 +21,7 @@ use crate::graphql::trusted::TrustedDocuments;
 use crate::graphql::viewer::Authenticator;
 use crate::graphql::{self, Limits, Services};
 use crate::http::{self, AppState};
+use crate::jobs::deliveries::Runner;
 use crate::jobs::worker::Worker;
 use crate::limits::Budget;
 use crate::metrics::Metrics;
@@ -35,6 +36,7 @@ pub struct App {
     activity: Arc<Activity>,
     /// Stored documents, whose uses are written once a minute.
     trusted: Arc<TrustedDocuments>,
+    deliveries: Option<Runner>,
 }
 
 impl App {
@@ -112,12 +114,29 @@ impl App {
         ));
         let activity = Arc::new(Activity::default());
         let sessions = Sessions::new(config.session_ttl(), ended.clone(), events.clone());
-        let worker = (!config.no_worker).then(|| {
-            Worker::new(
+        let poll = std::time::Duration::from_millis(config.worker_poll_ms);
+        let outbound =
+            crate::outbound::HttpClient::new(config.webhooks.policy(), config.webhooks.timeout())
+                .context("cannot build the outbound HTTP client")?;
+        if config.webhooks.webhook_allow_private_networks {
+            tracing::warn!(
+                "WEBHOOK_ALLOW_PRIVATE_NETWORKS is set: webhooks may reach loopback, private networks and cloud metadata"
+            );
+        }
+        let deliveries = (!config.no_worker).then(|| {
+            Runner::new(
                 db.clone(),
-                events.clone(),
-                std::time::Duration::from_millis(config.worker_poll_ms),
+                outbound,
+                config.webhooks.settings(poll),
+                Arc::clone(&metrics),
             )
+        });
+        let worker = (!config.no_worker).then(|| {
+            let worker = Worker::new(db.clone(), events.clone(), poll);
+            match &deliveries {
+                Some(runner) => worker.waking(runner.waker()),
+                None => worker,
+            }
         });
         let schema = graphql::build_schema(
             Services {
@@ -126,6 +145,7 @@ impl App {
                 events: events.clone(),
                 sessions,
                 lockout: config.lockout(),
+                outbound: config.webhooks.policy(),
             },
             Limits {
                 max_depth: config.max_query_depth as usize,
@@ -191,6 +211,7 @@ impl App {
             worker,
             activity,
             trusted,
+            deliveries,
         })
     }
 
@@ -231,6 +252,12 @@ impl App {
             self.trusted.clone(),
             stopped.clone(),
         ));
+        let deliveries = self.deliveries.map(|runner| {
+            let mut stopped = stopped.clone();
+            tokio::spawn(runner.run(async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }))
+        });
         axum::serve(
             self.listener,
             self.router
@@ -246,6 +273,9 @@ impl App {
             let _ = worker.await;
         }
         let _ = housekeeping.await;
+        if let Some(deliveries) = deliveries {
+            let _ = deliveries.await;
+        }
         self.db.close_by_ref().await.ok();
         tracing::info!("stopped");
         Ok(())

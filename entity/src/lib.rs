@@ -20,3 +20,5 @@ pub mod tag;
 pub mod total;
 pub mod trusted_document;
 pub mod user;
+pub mod webhook;
+pub mod webhook_delivery;

@@ -14,3 +14,5 @@ pub use super::tag::Entity as Tag;
 pub use super::total::Entity as Total;
 pub use super::trusted_document::Entity as TrustedDocument;
 pub use super::user::Entity as User;
+pub use super::webhook::Entity as Webhook;
+pub use super::webhook_delivery::Entity as WebhookDelivery;

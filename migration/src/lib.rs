@@ -23,6 +23,7 @@ mod m20260101_000012_order_follow_pages_fully;
 mod m20260101_000013_key_usernames;
 mod m20260101_000014_create_sessions;
 mod m20260101_000015_create_sign_in_failures;
+mod m20260101_000016_create_webhooks;
 mod m20260101_000017_create_trusted_documents;
 
 pub struct Migrator;
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000013_key_usernames::Migration),
             Box::new(m20260101_000014_create_sessions::Migration),
             Box::new(m20260101_000015_create_sign_in_failures::Migration),
+            Box::new(m20260101_000016_create_webhooks::Migration),
             Box::new(m20260101_000017_create_trusted_documents::Migration),
         ]
     }

@@ -13,9 +13,9 @@ use sea_orm::{
 };
 
 use crate::events::{Event, EventBus};
-use crate::jobs::{Job, outbox};
 
 use super::error::OnConstraint as _;
+use super::outbox::{self, Job};
 use super::pagination::{Order, Page, PageRequest};
 use super::sql::{self, Keyset, Seen};
 use super::validate::{self, Checks};

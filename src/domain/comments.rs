@@ -10,8 +10,8 @@ use sea_orm::{
 };
 
 use crate::events::{Event, EventBus};
-use crate::jobs::{Job, outbox};
 
+use super::outbox::{self, Job};
 use super::pagination::{Order, Page, PageRequest};
 use super::sql::{self, Keyset};
 use super::validate::{self, Checks};

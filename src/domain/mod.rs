@@ -5,8 +5,10 @@
 pub mod articles;
 pub mod comments;
 pub mod error;
+pub mod global_ids;
 pub mod lockout;
 pub mod notifications;
+pub mod outbox;
 pub mod pagination;
 pub mod profiles;
 pub mod sessions;
@@ -19,6 +21,7 @@ pub mod totals;
 pub mod trusted_documents;
 pub mod users;
 pub mod validate;
+pub mod webhooks;
 
 pub use error::{Error, FieldErrors, Result};
 pub use sql::Seen;

@@ -9,8 +9,8 @@ use entity::user;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::events::{Event, EventBus};
-use crate::jobs::{Job, outbox};
 
+use super::outbox::{self, Job};
 use super::pagination::{Order, Page, PageRequest};
 use super::sql::{self, Keyset, Seen};
 use super::{Error, Result, begin_write, time, users};

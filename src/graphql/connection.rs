@@ -8,6 +8,7 @@ use super::comments::Comment;
 use super::notifications::Notification;
 use super::users::User;
 use super::viewer::ContextExt as _;
+use super::webhooks::WebhookDelivery;
 use crate::domain::articles::{self, Scope};
 use std::sync::Arc;
 
@@ -31,6 +32,8 @@ pub enum Total {
         recipient: i64,
         unread_only: bool,
     },
+    /// A webhook's delivery log: one COUNT, run only when selected.
+    WebhookDeliveries(i64),
 }
 
 pub struct Connection<N> {
@@ -72,7 +75,8 @@ impl<N> Connection<N> {
     concrete(name = "ArticleConnection", params(Article)),
     concrete(name = "CommentConnection", params(Comment)),
     concrete(name = "UserConnection", params(User)),
-    concrete(name = "NotificationConnection", params(Notification))
+    concrete(name = "NotificationConnection", params(Notification)),
+    concrete(name = "WebhookDeliveryConnection", params(WebhookDelivery))
 )]
 impl<N: OutputType> Connection<N>
 where
@@ -112,6 +116,9 @@ where
                 recipient,
                 unread_only,
             } => crate::domain::notifications::count(ctx.reads(), recipient, unread_only).await?,
+            Total::WebhookDeliveries(webhook_id) => {
+                crate::domain::webhooks::deliveries::count(ctx.reads(), webhook_id).await?
+            }
         })
     }
 }
@@ -163,7 +170,8 @@ pub struct Edge<N> {
     concrete(name = "ArticleEdge", params(Article)),
     concrete(name = "CommentEdge", params(Comment)),
     concrete(name = "UserEdge", params(User)),
-    concrete(name = "NotificationEdge", params(Notification))
+    concrete(name = "NotificationEdge", params(Notification)),
+    concrete(name = "WebhookDeliveryEdge", params(WebhookDelivery))
 )]
 impl<N: OutputType> Edge<N> {
     async fn cursor(&self) -> String {

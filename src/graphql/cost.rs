@@ -33,7 +33,7 @@ use async_graphql_value::{ConstValue, Value};
 
 use super::bounds::MAX_NESTING;
 use crate::domain::pagination::{DEFAULT_PAGE, MAX_PAGE};
-use crate::domain::{articles, comments, validate};
+use crate::domain::{articles, comments, validate, webhooks};
 
 /// What one argon2 hash costs: `signUp`, `signIn`, `resetPassword` and an
 /// `updateViewer` that changes the password. With the default limit of
@@ -62,15 +62,25 @@ const WEIGHTS: &[(&str, &str, u64)] = &[
     ("Comment", "body", text(comments::BODY_MAX)),
     ("User", "bio", text(validate::BIO_MAX)),
     ("User", "image", text(validate::URL_MAX)),
+    ("Webhook", "url", text(webhooks::URL_MAX)),
+    // The longest body is a comment.added's: the comment's whole body
+    // beside the article's slug and the author's username.
+    (
+        "WebhookDelivery",
+        "payload",
+        text(comments::BODY_MAX + 1_000),
+    ),
     ("Mutation", "signUp", PASSWORD_HASH_COST),
     ("Mutation", "signIn", PASSWORD_HASH_COST),
     ("Mutation", "resetPassword", PASSWORD_HASH_COST),
 ];
 
-/// Lists without a `first` whose length has a bound of its own: what they
-/// select is multiplied by it.
-const BOUNDED_LISTS: &[(&str, &str, u64)] =
-    &[("User", "sessions", crate::domain::sessions::LIST_MAX)];
+/// Fields that answer a plain list (no `first`), with the most entries it
+/// can hold: their selection is answered that many times.
+const BOUNDED_LISTS: &[(&str, &str, u64)] = &[
+    ("User", "webhooks", webhooks::MAX_PER_USER as u64),
+    ("User", "sessions", crate::domain::sessions::LIST_MAX),
+];
 
 /// Why a request cannot run.
 #[derive(Debug, PartialEq, Eq)]
@@ -92,8 +102,8 @@ struct FieldInfo {
     first: Option<u64>,
     /// Answers one entry per id of its `ids` argument.
     per_id: bool,
-    /// Answers a list of at most this many entries (`BOUNDED_LISTS`).
-    bound: Option<u64>,
+    /// For a plain list of bounded length: the bound.
+    bounded_list: Option<u64>,
     weight: u64,
 }
 
@@ -134,16 +144,15 @@ impl CostModel {
                         .iter()
                         .find(|(ty, name, _)| *ty == parent.as_str() && *name == field.name.node)
                         .map_or(1, |(_, _, weight)| *weight);
+                    let bounded_list = BOUNDED_LISTS
+                        .iter()
+                        .find(|(ty, name, _)| *ty == parent.as_str() && *name == field.name.node)
+                        .map(|(_, _, bound)| *bound);
                     let info = FieldInfo {
                         ty: named_type(&field.ty.node).clone(),
                         first,
                         per_id: argument("ids").is_some(),
-                        bound: BOUNDED_LISTS
-                            .iter()
-                            .find(|(ty, name, _)| {
-                                *ty == parent.as_str() && *name == field.name.node
-                            })
-                            .map(|(_, _, bound)| *bound),
+                        bounded_list,
                         weight,
                     };
                     (field.name.node, info)
@@ -338,13 +347,16 @@ impl Walk<'_> {
             };
             return first.clamp(1, MAX_PAGE as i64) as u64;
         }
+        if let Some(bound) = info.bounded_list {
+            return bound;
+        }
         if info.per_id {
             return match argument("ids") {
                 Some(ConstValue::List(ids)) => ids.len() as u64,
                 _ => 1,
             };
         }
-        info.bound.unwrap_or(1)
+        1
     }
 
     fn sets_password(&self, arguments: &[(Positioned<Name>, Positioned<Value>)]) -> bool {
@@ -414,6 +426,17 @@ mod tests {
             ),
             1 + 7 * 2
         );
+    }
+
+    #[test]
+    fn a_users_webhooks_count_as_many_as_a_user_may_have() {
+        let one = cost("{ viewer { webhooks { id } } }", serde_json::json!({}));
+        assert_eq!(one, 2 + webhooks::MAX_PER_USER as u64);
+        let logs = cost(
+            "{ viewer { webhooks { deliveries(first: 10) { nodes { payload } } } } }",
+            serde_json::json!({}),
+        );
+        assert!(logs > webhooks::MAX_PER_USER as u64 * 10 * 50, "{logs}");
     }
 
     #[test]

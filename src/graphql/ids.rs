@@ -5,6 +5,8 @@ use async_graphql::ID;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use crate::domain::global_ids;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     User,
@@ -12,6 +14,8 @@ pub enum Kind {
     Comment,
     Notification,
     Session,
+    Webhook,
+    WebhookDelivery,
 }
 
 impl Kind {
@@ -22,12 +26,14 @@ impl Kind {
             Kind::Comment => "Comment",
             Kind::Notification => "Notification",
             Kind::Session => "Session",
+            Kind::Webhook => "Webhook",
+            Kind::WebhookDelivery => "WebhookDelivery",
         }
     }
 }
 
 pub fn encode(kind: Kind, id: i64) -> ID {
-    ID(URL_SAFE_NO_PAD.encode(format!("{}:{id}", kind.name())))
+    ID(global_ids::encode(kind.name(), id))
 }
 
 /// The kind and row id an id names, or `None` for anything that is not one
@@ -42,6 +48,8 @@ pub fn decode(id: &str) -> Option<(Kind, i64)> {
         Kind::Comment,
         Kind::Notification,
         Kind::Session,
+        Kind::Webhook,
+        Kind::WebhookDelivery,
     ]
     .into_iter()
     .find(|kind| kind.name() == name)?;

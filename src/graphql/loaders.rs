@@ -12,14 +12,14 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use entity::comment;
+use entity::{comment, webhook, webhook_delivery};
 
 use super::batching::Batches;
 use crate::db::Reads;
 use crate::domain::articles::{self, ArticleRow};
 use crate::domain::pagination::{Page, PageRequest};
 use crate::domain::profiles::{self, Profile};
-use crate::domain::{self, Seen, comments, users};
+use crate::domain::{self, Seen, comments, users, webhooks};
 
 pub type Loaders = DataLoader<SqlLoader>;
 
@@ -69,6 +69,8 @@ keys! {
     UserArticleCount;
     /// How many articles the user favorited.
     UserFavoriteCount;
+    /// A user's webhooks (only ever asked for the viewer's own).
+    WebhooksOf;
 }
 
 /// A page of a list under a parent. Keys asking for the same page of
@@ -101,6 +103,8 @@ pub enum UserFavorites {}
 pub enum UserFollowers {}
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum UserFollowing {}
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WebhookDeliveries {}
 
 fn ids<K: Copy>(keys: &[K], id: impl Fn(K) -> i64) -> Vec<i64> {
     keys.iter().map(|&k| id(k)).collect()
@@ -285,3 +289,20 @@ page_loader!(UserArticles, ArticleRow, articles::pages_by_author);
 page_loader!(UserFavorites, ArticleRow, articles::pages_favorited_by);
 page_loader!(UserFollowers, Profile, profiles::follower_pages);
 page_loader!(UserFollowing, Profile, profiles::following_pages);
+page_loader!(
+    WebhookDeliveries,
+    webhook_delivery::Model,
+    webhooks::deliveries::pages_by_webhook
+);
+
+impl Loader<WebhooksOf> for SqlLoader {
+    type Value = Vec<webhook::Model>;
+    type Error = Arc<domain::Error>;
+
+    async fn load(&self, keys: &[WebhooksOf]) -> LoadResult<WebhooksOf, Vec<webhook::Model>> {
+        Ok(rekey(
+            webhooks::of_owners(&self.db, &ids(keys, |k| k.0)).await?,
+            WebhooksOf,
+        ))
+    }
+}

@@ -22,6 +22,7 @@ pub mod users;
 pub mod validate_once;
 pub mod variables;
 pub mod viewer;
+pub mod webhooks;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema};
 use sea_orm::DatabaseConnection;
@@ -48,6 +49,7 @@ pub struct MutationRoot(
     articles::ArticleMutation,
     comments::CommentMutation,
     notifications::NotificationMutation,
+    webhooks::WebhookMutation,
 );
 
 #[derive(MergedSubscription, Default)]
@@ -74,6 +76,8 @@ pub struct Services {
     pub sessions: crate::domain::sessions::Sessions,
     /// How many failed sign-ins lock an account or an address, for how long.
     pub lockout: crate::domain::lockout::Policy,
+    /// The address rule webhook URLs are checked against.
+    pub outbound: crate::outbound::Policy,
 }
 
 /// The schema, with one extension (`validate_once`): what the others would

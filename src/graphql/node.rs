@@ -10,6 +10,7 @@ use super::notifications::Notification;
 use super::sessions::Session;
 use super::users::User;
 use super::viewer::ContextExt as _;
+use super::webhooks::{Webhook, WebhookDelivery};
 
 /// Anything that can be fetched again by its global id.
 #[derive(Interface)]
@@ -20,6 +21,8 @@ pub enum Node {
     Comment(Comment),
     Notification(Notification),
     Session(Session),
+    Webhook(Webhook),
+    WebhookDelivery(WebhookDelivery),
 }
 
 #[derive(Default)]
@@ -78,5 +81,9 @@ async fn load(ctx: &Context<'_>, id: &ID) -> Result<Option<Node>> {
                 .map(|session| Node::Session(Session(session))),
             None => None,
         },
+        // Only the owner may refetch a webhook or one of its deliveries.
+        Kind::Webhook | Kind::WebhookDelivery => {
+            return super::webhooks::owned_node(ctx, kind, id).await;
+        }
     })
 }

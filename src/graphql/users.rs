@@ -191,6 +191,20 @@ impl User {
         Ok(sessions.into_iter().map(Session).collect())
     }
 
+    /// The user's own webhooks, newest first: empty for every caller but the user.
+    async fn webhooks(&self, ctx: &Context<'_>) -> Result<Vec<super::webhooks::Webhook>> {
+        if ctx.viewer().id()? != Some(self.row.id) {
+            return Ok(Vec::new());
+        }
+        Ok(ctx
+            .load_one(super::loaders::WebhooksOf(self.row.id))
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(super::webhooks::Webhook)
+            .collect())
+    }
+
     /// Articles this user favorited, most recently favorited first.
     async fn favorites(
         &self,

@@ -12,7 +12,8 @@ use axum::http::{HeaderName, StatusCode, header};
 use serde_json::{Value, json};
 
 use super::AppState;
-use crate::jobs::outbox;
+use crate::domain::outbox;
+use crate::domain::webhooks::deliveries;
 use crate::limits::SharedStatus;
 
 pub(super) async fn alive() -> Json<Value> {
@@ -24,13 +25,20 @@ pub(super) async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Va
         .budget
         .as_ref()
         .map_or(SharedStatus::None, |budget| budget.shared_status());
-    match outbox::depth(&state.ops_db).await {
-        Ok(depth) => (
+    let depths = async {
+        Ok::<_, crate::domain::Error>((
+            outbox::depth(&state.ops_db).await?,
+            deliveries::backlog(&state.ops_db).await?,
+        ))
+    };
+    match depths.await {
+        Ok((depth, webhooks)) => (
             StatusCode::OK,
             Json(json!({
                 "status": "ready",
                 "database": "ok",
                 "outbox": depth,
+                "webhooks": webhooks,
                 "sharedLimiter": shared_limiter.as_str(),
             })),
         ),
@@ -65,6 +73,25 @@ pub(super) async fn metrics(
                 "conduit_outbox_oldest_age_seconds",
                 "age of the oldest waiting job",
                 depth.oldest_age_seconds,
+            ),
+        ] {
+            let _ = writeln!(
+                text,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
+        }
+    }
+    if let Ok(backlog) = deliveries::backlog(&state.ops_db).await {
+        for (name, help, value) in [
+            (
+                "conduit_webhook_deliveries_pending",
+                "webhook deliveries waiting for an attempt (due, retrying or in flight)",
+                backlog.pending,
+            ),
+            (
+                "conduit_webhook_deliveries_oldest_age_seconds",
+                "age of the oldest webhook delivery still pending",
+                backlog.oldest_age_seconds,
             ),
         ] {
             let _ = writeln!(

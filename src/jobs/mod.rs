@@ -1,39 +1,26 @@
-//! Work after the response: jobs are rows in the `outbox` table, written in
-//! the same transaction as the change that causes them, and run by a worker
-//! in every server process after the commit. A crash between commit and run
-//! loses nothing: the row is still there. Every job is idempotent (natural
-//! unique keys on what it writes), because delivery is at least once.
+//! Work after the response, in two kinds of runner:
+//!
+//! - `worker` runs the outbox's jobs (rows written by `domain::outbox` in
+//!   the same transaction as the change that causes them): it claims one,
+//!   runs it in the transaction that deletes it, and retries failures.
+//!   What each job does is written once, in `handlers`.
+//! - `deliveries` sends webhook deliveries (rows the jobs write) to the
+//!   outside world, concurrently and apart from the worker: a slow
+//!   endpoint holds no transaction, no database connection and no job.
+//!
+//! # Implementation notes
+//! The layers run one way: `domain` says what is queued and owns every
+//! query, `jobs` sits above it (beside `graphql`) and runs things. Before,
+//! `Job` and `enqueue` lived here while the domain queued jobs and the
+//! worker ran domain code: each layer imported the other. Both runners are
+//! crash-safe the same way: a row stays until its work has committed (a
+//! job) or its outcome is recorded (a delivery, whose lease runs out if
+//! its runner dies), so a `kill -9` at any point loses nothing, and work
+//! may run twice; everything it does is idempotent or deduplicated.
 
-pub mod outbox;
+pub mod deliveries;
+pub mod handlers;
+pub mod signature;
 pub mod worker;
 
-use serde::{Deserialize, Serialize};
-
-/// A job and its arguments; stored as JSON in `outbox.payload`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind")]
-pub enum Job {
-    /// NEW_FOLLOWER for the followed user.
-    NotifyFollower { follower_id: i64, followee_id: i64 },
-    /// ARTICLE_FAVORITED for the article's author.
-    NotifyFavorite { user_id: i64, article_id: i64 },
-    /// NEW_COMMENT for the article's author.
-    NotifyComment { comment_id: i64 },
-    /// NEW_ARTICLE for every follower of the author, one batch per run: the
-    /// next batch is a new job starting after the last follower done.
-    FanOutNewArticle {
-        article_id: i64,
-        after_follower: i64,
-    },
-}
-
-impl Job {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Job::NotifyFollower { .. } => "NotifyFollower",
-            Job::NotifyFavorite { .. } => "NotifyFavorite",
-            Job::NotifyComment { .. } => "NotifyComment",
-            Job::FanOutNewArticle { .. } => "FanOutNewArticle",
-        }
-    }
-}
+pub use crate::domain::outbox::Job;

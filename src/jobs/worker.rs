@@ -1,21 +1,19 @@
-//! The worker: claims due jobs after commit, runs each in the transaction
-//! that deletes it, retries failures with backoff, and parks what keeps
-//! failing. Woken at once by `JobsQueued` events (which PostgreSQL carries
-//! from every instance), with polling as the fallback.
+//! The worker: claims due jobs after commit, runs each (as `handlers`
+//! says) in the transaction that deletes it, retries failures with
+//! backoff, and parks what keeps failing. Woken at once by `JobsQueued`
+//! events (which PostgreSQL carries from every instance), with polling as
+//! the fallback.
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
 
-use super::{Job, outbox};
-use crate::domain::notifications::{
-    self, ARTICLE_FAVORITED, NEW_ARTICLE, NEW_COMMENT, NEW_FOLLOWER, NewNotification,
-};
-use crate::domain::{Result, begin_write, sql, time};
+use super::{Job, handlers};
+use crate::domain::{Result, begin_write, outbox, sql, time};
 use crate::events::{Event, EventBus};
 
-/// Followers notified per run of a fan-out job: one multi-row statement.
-pub const FAN_OUT_BATCH: i64 = 1_000;
+pub use handlers::FAN_OUT_BATCH;
 /// Runs before a job is parked.
 pub const MAX_ATTEMPTS: i32 = 10;
 /// Notifications named per event (PostgreSQL NOTIFY carries 8000 bytes).
@@ -26,6 +24,9 @@ pub struct Worker {
     db: DatabaseConnection,
     events: EventBus,
     poll: Duration,
+    /// Told when a job queued webhook deliveries, so this instance's
+    /// delivery runner starts on them at once.
+    deliveries_queued: Option<std::sync::Arc<tokio::sync::Notify>>,
 }
 
 /// What one step of the worker did.
@@ -39,7 +40,18 @@ pub enum Outcome {
 
 impl Worker {
     pub fn new(db: DatabaseConnection, events: EventBus, poll: Duration) -> Self {
-        Self { db, events, poll }
+        Self {
+            db,
+            events,
+            poll,
+            deliveries_queued: None,
+        }
+    }
+
+    /// Wakes `runner` whenever a job has queued webhook deliveries.
+    pub fn waking(mut self, runner: std::sync::Arc<tokio::sync::Notify>) -> Self {
+        self.deliveries_queued = Some(runner);
+        self
     }
 
     /// Runs jobs until `shutdown` completes.
@@ -89,7 +101,7 @@ impl Worker {
         let rows = sql::query_all(
             &txn,
             &format!(
-                "SELECT id, payload, attempts FROM outbox WHERE parked_at IS NULL AND run_at <= ? \
+                "SELECT id, payload, attempts, created_at FROM outbox WHERE parked_at IS NULL AND run_at <= ? \
                  ORDER BY run_at, id LIMIT 1{lock}"
             ),
             vec![time::now().into()],
@@ -102,9 +114,10 @@ impl Worker {
         let id: i64 = row.try_get("", "id")?;
         let payload: String = row.try_get("", "payload")?;
         let attempts: i32 = row.try_get("", "attempts")?;
+        let queued_at: DateTime<Utc> = row.try_get("", "created_at")?;
 
         let result = match serde_json::from_str::<Job>(&payload) {
-            Ok(job) => execute(&txn, &job).await,
+            Ok(job) => handlers::execute(&txn, &job, queued_at).await,
             Err(error) => Err(anyhow::anyhow!("unreadable job payload: {error}").into()),
         };
         match result {
@@ -121,6 +134,11 @@ impl Worker {
                 }
                 if !done.follow_ups.is_empty() {
                     self.events.publish(Event::JobsQueued).await;
+                }
+                if let Some(runner) = &self.deliveries_queued
+                    && done.deliveries > 0
+                {
+                    runner.notify_one();
                 }
             }
             Err(error) => {
@@ -169,168 +187,4 @@ impl Worker {
         }
         Ok(())
     }
-}
-
-/// What a job did: the notifications it wrote and the jobs that continue it.
-#[derive(Default)]
-struct Done {
-    notified: Vec<(i64, i64)>,
-    follow_ups: Vec<Job>,
-}
-
-async fn execute(txn: &impl ConnectionTrait, job: &Job) -> Result<Done> {
-    match *job {
-        Job::NotifyFollower {
-            follower_id,
-            followee_id,
-        } => {
-            // Unfollowed before the job ran: nothing to tell.
-            let still = sql::count(
-                txn,
-                "SELECT COUNT(*) FROM follows WHERE follower_id = ? AND followee_id = ?",
-                vec![follower_id.into(), followee_id.into()],
-            )
-            .await?;
-            let notified = if still > 0 {
-                notifications::insert(
-                    txn,
-                    &[NewNotification {
-                        recipient_id: followee_id,
-                        actor_id: follower_id,
-                        kind: NEW_FOLLOWER,
-                        article_id: None,
-                        comment_id: None,
-                        dedupe_key: format!("follow:{follower_id}:{followee_id}"),
-                    }],
-                )
-                .await?
-            } else {
-                Vec::new()
-            };
-            Ok(Done {
-                notified,
-                ..Done::default()
-            })
-        }
-        Job::NotifyFavorite {
-            user_id,
-            article_id,
-        } => {
-            let author = author_of(txn, article_id).await?;
-            let notified = match author {
-                Some(author_id) if author_id != user_id => {
-                    notifications::insert(
-                        txn,
-                        &[NewNotification {
-                            recipient_id: author_id,
-                            actor_id: user_id,
-                            kind: ARTICLE_FAVORITED,
-                            article_id: Some(article_id),
-                            comment_id: None,
-                            dedupe_key: format!("favorite:{user_id}:{article_id}"),
-                        }],
-                    )
-                    .await?
-                }
-                _ => Vec::new(),
-            };
-            Ok(Done {
-                notified,
-                ..Done::default()
-            })
-        }
-        Job::NotifyComment { comment_id } => {
-            let rows = sql::query_all(
-                txn,
-                "SELECT c.author_id AS actor, c.article_id, a.author_id AS recipient \
-                 FROM comments c JOIN articles a ON a.id = c.article_id WHERE c.id = ?",
-                vec![comment_id.into()],
-            )
-            .await?;
-            let mut notified = Vec::new();
-            if let Some(row) = rows.first() {
-                let (actor, article_id, recipient): (i64, i64, i64) = (
-                    row.try_get("", "actor")?,
-                    row.try_get("", "article_id")?,
-                    row.try_get("", "recipient")?,
-                );
-                if actor != recipient {
-                    notified = notifications::insert(
-                        txn,
-                        &[NewNotification {
-                            recipient_id: recipient,
-                            actor_id: actor,
-                            kind: NEW_COMMENT,
-                            article_id: Some(article_id),
-                            comment_id: Some(comment_id),
-                            dedupe_key: format!("comment:{comment_id}"),
-                        }],
-                    )
-                    .await?;
-                }
-            }
-            Ok(Done {
-                notified,
-                ..Done::default()
-            })
-        }
-        Job::FanOutNewArticle {
-            article_id,
-            after_follower,
-        } => {
-            let Some(author_id) = author_of(txn, article_id).await? else {
-                return Ok(Done::default());
-            };
-            let rows = sql::query_all(
-                txn,
-                &format!(
-                    "SELECT follower_id FROM follows WHERE followee_id = ? AND follower_id > ? \
-                     ORDER BY follower_id LIMIT {FAN_OUT_BATCH}"
-                ),
-                vec![author_id.into(), after_follower.into()],
-            )
-            .await?;
-            let followers: Vec<i64> = rows
-                .iter()
-                .map(|row| row.try_get("", "follower_id"))
-                .collect::<std::result::Result<_, _>>()?;
-            let batch: Vec<NewNotification> = followers
-                .iter()
-                .map(|&follower| NewNotification {
-                    recipient_id: follower,
-                    actor_id: author_id,
-                    kind: NEW_ARTICLE,
-                    article_id: Some(article_id),
-                    comment_id: None,
-                    dedupe_key: format!("article:{article_id}:{follower}"),
-                })
-                .collect();
-            let notified = notifications::insert(txn, &batch).await?;
-            let follow_ups = match followers.last() {
-                Some(&last) if followers.len() as i64 == FAN_OUT_BATCH => {
-                    vec![Job::FanOutNewArticle {
-                        article_id,
-                        after_follower: last,
-                    }]
-                }
-                _ => Vec::new(),
-            };
-            Ok(Done {
-                notified,
-                follow_ups,
-            })
-        }
-    }
-}
-
-async fn author_of(txn: &impl ConnectionTrait, article_id: i64) -> Result<Option<i64>> {
-    let rows = sql::query_all(
-        txn,
-        "SELECT author_id FROM articles WHERE id = ?",
-        vec![article_id.into()],
-    )
-    .await?;
-    rows.first()
-        .map(|row| Ok(row.try_get("", "author_id")?))
-        .transpose()
 }

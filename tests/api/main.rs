@@ -34,3 +34,4 @@ mod strings;
 mod subscriptions;
 mod tags;
 mod trusted_documents;
+mod webhooks;

@@ -104,6 +104,9 @@ enum Read {
     Viewer(&'static str),
     /// The body of the comment whose id the call answered.
     Comment,
+    /// The URL of the caller's webhook whose id the call answered
+    /// (`createWebhook` answers it under `webhook`).
+    Webhook,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -129,6 +132,10 @@ enum Fixture {
     /// A new session of the caller: `$refresh` (its refresh token) and
     /// `$session_id`.
     Session,
+    /// A webhook of the caller's: `$webhook_id`.
+    Webhook,
+    /// A webhook of the caller's with a delivery: also `$delivery_id`.
+    Delivery,
 }
 
 /// For a field of a nested type: the root field that reaches it.
@@ -138,6 +145,8 @@ enum Parent {
     Article,
     /// `user(username: <the caller>)`
     User,
+    /// `user(username: <the caller>) { webhooks }`, signed in as the caller.
+    Webhooks,
 }
 
 struct Case {
@@ -263,6 +272,15 @@ const CASES: &[Case] = &[
         signed_in: false,
         fixture: Fixture::None,
         parent: Some(Parent::User),
+        args: "{}",
+        select: "",
+        inputs: &[("after", Check::Lookup, "{}")],
+    },
+    Case {
+        coordinate: "Webhook.deliveries",
+        signed_in: true,
+        fixture: Fixture::Webhook,
+        parent: Some(Parent::Webhooks),
         args: "{}",
         select: "",
         inputs: &[("after", Check::Lookup, "{}")],
@@ -459,6 +477,53 @@ const CASES: &[Case] = &[
         inputs: &[("id", Check::Lookup, "{}")],
     },
     Case {
+        coordinate: "Mutation.createWebhook",
+        signed_in: true,
+        fixture: Fixture::None,
+        parent: None,
+        args: r#"{ "input": { "url": "http://127.0.0.1:9/$unique", "events": ["USER_FOLLOWED"] } }"#,
+        select: "{ webhook { id } }",
+        inputs: &[(
+            "input.url",
+            Check::Stored(Read::Webhook),
+            "http://127.0.0.1:9/{}",
+        )],
+    },
+    Case {
+        coordinate: "Mutation.updateWebhook",
+        signed_in: true,
+        fixture: Fixture::Webhook,
+        parent: None,
+        args: r#"{ "id": "$webhook_id", "input": {} }"#,
+        select: "{ id }",
+        inputs: &[
+            ("id", Check::Lookup, "{}"),
+            (
+                "input.url",
+                Check::Stored(Read::Webhook),
+                "http://127.0.0.1:9/{}",
+            ),
+        ],
+    },
+    Case {
+        coordinate: "Mutation.deleteWebhook",
+        signed_in: true,
+        fixture: Fixture::Webhook,
+        parent: None,
+        args: r#"{ "id": "$webhook_id" }"#,
+        select: "",
+        inputs: &[("id", Check::Lookup, "{}")],
+    },
+    Case {
+        coordinate: "Mutation.redeliverWebhook",
+        signed_in: true,
+        fixture: Fixture::Delivery,
+        parent: None,
+        args: r#"{ "deliveryId": "$delivery_id" }"#,
+        select: "{ id }",
+        inputs: &[("deliveryId", Check::Lookup, "{}")],
+    },
+    Case {
         coordinate: "Mutation.markNotificationsRead",
         signed_in: true,
         fixture: Fixture::None,
@@ -473,9 +538,17 @@ const CASES: &[Case] = &[
 async fn every_string_input_is_stored_as_sent_or_refused_alike_on_both_backends() {
     // Signing in with every kind of wrong email and password from one
     // address is what the sign-in lockout stops; this walk needs them all.
-    let unlocked = ["--sign-in-max-failures", "100000"];
-    let sqlite = TestApp::spawn_sqlite_with(&unlocked).await;
-    let postgres = TestApp::spawn_postgres_with(&unlocked).await;
+    // Webhook URLs on loopback (a port nothing listens on), which the
+    // address rule would refuse, whatever the string holds.
+    let flags = [
+        "--sign-in-max-failures",
+        "100000",
+        "--webhook-allow-private-networks",
+        "--worker-poll-ms",
+        "50",
+    ];
+    let sqlite = TestApp::spawn_sqlite_with(&flags).await;
+    let postgres = TestApp::spawn_postgres_with(&flags).await;
     let (on_sqlite, on_postgres) = tokio::join!(walk(&sqlite, "sqlite"), async {
         match &postgres {
             Some(app) => Some(walk(app, "postgres").await),
@@ -848,6 +921,17 @@ impl Call<'_> {
                 .as_str()
                 .expect("a refresh token");
             placeholders.push(("$refresh", refresh.to_owned()));
+        } else if matches!(self.case.fixture, Fixture::Webhook | Fixture::Delivery) {
+            let (webhook_id, delivery_id) = webhook_fixture(
+                self.app,
+                &self.fixtures.token,
+                self.case.fixture == Fixture::Delivery,
+            )
+            .await;
+            placeholders.push(("$webhook_id", webhook_id));
+            if let Some(delivery_id) = delivery_id {
+                placeholders.push(("$delivery_id", delivery_id));
+            }
         } else if self.case.fixture != Fixture::None {
             let token = &self.fixtures.token;
             let slug = self
@@ -904,10 +988,17 @@ impl Call<'_> {
             let (root, key) = match parent {
                 Parent::Article => ("article(slug: $parent)", self.placeholder(args, "$slug")),
                 Parent::User => ("user(username: $parent)", self.fixtures.username.clone()),
+                Parent::Webhooks => (
+                    "user(username: $parent) { webhooks",
+                    self.fixtures.username.clone(),
+                ),
             };
             definitions.push("$parent: String!".to_owned());
             variables.insert("parent".to_owned(), Value::String(key));
             selection = format!("{root} {{ {selection} }}");
+            if matches!(parent, Parent::Webhooks) {
+                selection.push_str(" }");
+            }
         }
         let operation = if self.case.coordinate.starts_with("Mutation.") {
             "mutation"
@@ -943,6 +1034,7 @@ impl Call<'_> {
         match self.case.parent {
             Some(Parent::Article) => &data["article"][self.field_name()],
             Some(Parent::User) => &data["user"][self.field_name()],
+            Some(Parent::Webhooks) => &data["user"]["webhooks"][0][self.field_name()],
             None => &data[self.field_name()],
         }
     }
@@ -1107,7 +1199,53 @@ async fn read_back(call: &Call<'_>, read: Read, answer: &Value) -> Value {
                 .await;
             data["node"]["body"].clone()
         }
+        Read::Webhook => {
+            let id = answer["webhook"]["id"].as_str().or(answer["id"].as_str());
+            let data = app
+                .gql_ok(
+                    Some(&call.fixtures.token),
+                    "query($id: ID!) { node(id: $id) { ... on Webhook { url } } }",
+                    json!({ "id": id }),
+                )
+                .await;
+            data["node"]["url"].clone()
+        }
     }
+}
+
+/// A webhook of `token`'s user (on a port nothing listens on) and, when
+/// asked, one delivery of it: the user publishes an article and the worker
+/// queues its `ARTICLE_PUBLISHED`.
+async fn webhook_fixture(app: &TestApp, token: &str, delivery: bool) -> (String, Option<String>) {
+    let data = app
+        .gql_ok(
+            Some(token),
+            "mutation { createWebhook(input: { url: \"http://127.0.0.1:9/fixture\", events: [ARTICLE_PUBLISHED] }) { webhook { id } } }",
+            json!({}),
+        )
+        .await;
+    let webhook_id = data["createWebhook"]["webhook"]["id"]
+        .as_str()
+        .expect("a webhook id")
+        .to_owned();
+    if !delivery {
+        return (webhook_id, None);
+    }
+    app.create_article(token, "Delivered", &[]).await;
+    for _ in 0..400 {
+        let data = app
+            .gql_ok(
+                Some(token),
+                "{ viewer { webhooks { deliveries(first: 1) { nodes { id } } } } }",
+                json!({}),
+            )
+            .await;
+        if let Some(id) = data["viewer"]["webhooks"][0]["deliveries"]["nodes"][0]["id"].as_str() {
+            return (webhook_id, Some(id.to_owned()));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("the worker queued no delivery for the fixture webhook");
 }
 
 async fn found(call: &Call<'_>, find: Find, sent: &str, answer: &Value) -> bool {

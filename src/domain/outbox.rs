@@ -1,10 +1,57 @@
-//! Writing jobs (inside the caller's transaction) and reading the queue.
+//! The outbox: what the domain's writes leave to do after they commit,
+//! written inside the caller's transaction, and how much of it waits.
+//!
+//! # Implementation notes
+//! The queue's primitives live here, below the domain's actions, and not in
+//! `jobs`: the actions (`articles`, `comments`, `profiles`) queue jobs, and
+//! the jobs run domain code, so with `Job` and `enqueue` in `jobs` the two
+//! layers imported each other. Now `domain` says *what* is queued and knows
+//! nothing of how it runs; `jobs` (above it, beside `graphql`) says what
+//! each job does and runs them.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, Value};
+use serde::{Deserialize, Serialize};
 
-use super::Job;
-use crate::domain::{Result, sql, time};
+use super::{Result, sql, time};
+
+/// A job and its arguments; stored as JSON in `outbox.payload`. What each
+/// one does is `jobs::handlers`' business.
+///
+/// The variants are stored by name: rename one and the jobs queued under
+/// the old name no longer read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind")]
+pub enum Job {
+    /// A follow: NEW_FOLLOWER for the followed user, USER_FOLLOWED for
+    /// their webhooks.
+    NotifyFollower { follower_id: i64, followee_id: i64 },
+    /// A favorite: ARTICLE_FAVORITED for the article's author and for
+    /// their webhooks.
+    NotifyFavorite { user_id: i64, article_id: i64 },
+    /// A comment: NEW_COMMENT for the article's author, COMMENT_ADDED for
+    /// their webhooks.
+    NotifyComment { comment_id: i64 },
+    /// A new article: NEW_ARTICLE for every follower of the author, one
+    /// batch per run (the next batch is a new job starting after the last
+    /// follower done); the first batch also queues ARTICLE_PUBLISHED for
+    /// the author's webhooks.
+    FanOutNewArticle {
+        article_id: i64,
+        after_follower: i64,
+    },
+}
+
+impl Job {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Job::NotifyFollower { .. } => "NotifyFollower",
+            Job::NotifyFavorite { .. } => "NotifyFavorite",
+            Job::NotifyComment { .. } => "NotifyComment",
+            Job::FanOutNewArticle { .. } => "FanOutNewArticle",
+        }
+    }
+}
 
 /// Queues `jobs` in the caller's transaction: they exist exactly when the
 /// change that causes them commits.
