@@ -320,6 +320,30 @@ pub struct Config {
     #[command(flatten)]
     pub webhooks: WebhookArgs,
 
+    /// The SMTP server email goes through: `smtp://HOST:PORT` (plain),
+    /// `smtp://HOST:PORT?tls=starttls`, `smtps://HOST:PORT`, with
+    /// `USER:PASSWORD@` before the host to log in. Unset: nothing is
+    /// emailed (password resets included).
+    #[arg(long, env = "SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// The sender of every email, `address` or `Name <address>`.
+    #[arg(
+        long,
+        env = "MAIL_FROM",
+        default_value = "Conduit <no-reply@localhost>"
+    )]
+    pub mail_from: String,
+
+    /// The web app's page that sets a new password: reset emails link to
+    /// it with `?token=<token>`.
+    #[arg(
+        long,
+        env = "PASSWORD_RESET_URL",
+        default_value = "http://localhost:3000/reset-password"
+    )]
+    pub password_reset_url: String,
+
     /// Do not apply pending migrations on start.
     #[arg(long, env = "NO_MIGRATE", action = ArgAction::SetTrue)]
     pub no_migrate: bool,

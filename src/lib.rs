@@ -23,6 +23,8 @@ pub mod http;
 pub mod jobs;
 /// The query budget per caller: per instance, or shared through Redis.
 pub mod limits;
+/// Sending email over SMTP: the transport and the messages.
+pub mod mail;
 /// Counters about the service itself, for `/metrics`.
 pub mod metrics;
 /// Requests that leave the building: one HTTP client, the address rule.

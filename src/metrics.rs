@@ -25,6 +25,44 @@ pub struct Metrics {
     /// by client name.
     not_in_list: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
     webhooks: WebhookMetrics,
+    /// Emails by what came of them, indexed by `MailOutcome`.
+    mail: [AtomicU64; MailOutcome::ALL.len()],
+}
+
+/// What came of one email, as `/metrics` labels it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MailOutcome {
+    /// The SMTP server took it.
+    Sent,
+    /// No account has the address (a reset), or the notification is gone:
+    /// nothing to send.
+    NoRecipient,
+    /// Failed; tried again later.
+    Retrying,
+    /// Refused for good by the server (bounced): not retried.
+    Refused,
+    /// Out of attempts.
+    Failed,
+}
+
+impl MailOutcome {
+    const ALL: [MailOutcome; 5] = [
+        MailOutcome::Sent,
+        MailOutcome::NoRecipient,
+        MailOutcome::Retrying,
+        MailOutcome::Refused,
+        MailOutcome::Failed,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            MailOutcome::Sent => "sent",
+            MailOutcome::NoRecipient => "no_recipient",
+            MailOutcome::Retrying => "retrying",
+            MailOutcome::Refused => "refused",
+            MailOutcome::Failed => "failed",
+        }
+    }
 }
 
 /// Upper bounds (seconds) of the webhook latency histogram's buckets.
@@ -113,6 +151,11 @@ impl Metrics {
         *counts.entry(key.to_owned()).or_insert(0) += 1;
     }
 
+    /// What came of one email.
+    pub fn record_mail(&self, outcome: MailOutcome) {
+        self.mail[outcome as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
     /// One webhook delivery attempt and how long it took.
     pub fn record_webhook_attempt(&self, outcome: AttemptOutcome, took: Duration) {
         let w = &self.webhooks;
@@ -186,6 +229,19 @@ impl Metrics {
             let _ = writeln!(out, "{name}{{client=\"{client}\"}} {count}");
         }
         self.render_webhooks(&mut out);
+        let name = "conduit_emails_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} emails by outcome: sent, no_recipient (nothing to send), retrying, refused (bounced, not retried), failed (out of attempts)\n# TYPE {name} counter"
+        );
+        for outcome in MailOutcome::ALL {
+            let _ = writeln!(
+                out,
+                "{name}{{outcome=\"{}\"}} {}",
+                outcome.label(),
+                self.mail[outcome as usize].load(Ordering::Relaxed)
+            );
+        }
         out
     }
 

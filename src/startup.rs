@@ -22,8 +22,10 @@ use crate::graphql::viewer::Authenticator;
 use crate::graphql::{self, Limits, Services};
 use crate::http::{self, AppState};
 use crate::jobs::deliveries::Runner;
+use crate::jobs::mail::MailRunner;
 use crate::jobs::worker::Worker;
 use crate::limits::Budget;
+use crate::mail::Mailer;
 use crate::metrics::Metrics;
 use crate::{db, domain, seed};
 
@@ -37,6 +39,7 @@ pub struct App {
     /// Stored documents, whose uses are written once a minute.
     trusted: Arc<TrustedDocuments>,
     deliveries: Option<Runner>,
+    mail_runner: Option<MailRunner>,
 }
 
 impl App {
@@ -131,8 +134,31 @@ impl App {
                 Arc::clone(&metrics),
             )
         });
+        let mailer = match &config.smtp_url {
+            Some(url) => Some(
+                Mailer::new(url, &config.mail_from, &config.password_reset_url)
+                    .context("cannot use --smtp-url")?,
+            ),
+            None => {
+                tracing::info!("SMTP_URL is unset: no email is sent (password resets included)");
+                None
+            }
+        };
+        let mail_runner = match (&mailer, config.no_worker) {
+            (Some(mailer), false) => Some(MailRunner::new(
+                db.clone(),
+                mailer.clone(),
+                config.webhooks.settings(poll),
+                events.clone(),
+                Arc::clone(&metrics),
+            )),
+            _ => None,
+        };
         let worker = (!config.no_worker).then(|| {
-            let worker = Worker::new(db.clone(), events.clone(), poll);
+            let mut worker = Worker::new(db.clone(), events.clone(), poll);
+            if mailer.is_some() {
+                worker = worker.mailing();
+            }
             match &deliveries {
                 Some(runner) => worker.waking(runner.waker()),
                 None => worker,
@@ -145,6 +171,7 @@ impl App {
                 events: events.clone(),
                 sessions,
                 lockout: config.lockout(),
+                mail: mailer.is_some(),
                 outbound: config.webhooks.policy(),
             },
             Limits {
@@ -212,6 +239,7 @@ impl App {
             activity,
             trusted,
             deliveries,
+            mail_runner,
         })
     }
 
@@ -252,6 +280,12 @@ impl App {
             self.trusted.clone(),
             stopped.clone(),
         ));
+        let mail_runner = self.mail_runner.map(|runner| {
+            let mut stopped = stopped.clone();
+            tokio::spawn(runner.run(async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }))
+        });
         let deliveries = self.deliveries.map(|runner| {
             let mut stopped = stopped.clone();
             tokio::spawn(runner.run(async move {
@@ -273,6 +307,9 @@ impl App {
             let _ = worker.await;
         }
         let _ = housekeeping.await;
+        if let Some(mail_runner) = mail_runner {
+            let _ = mail_runner.await;
+        }
         if let Some(deliveries) = deliveries {
             let _ = deliveries.await;
         }

@@ -24,6 +24,8 @@ pub struct Model {
     pub following_count: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The user's choice to get their notifications by email too.
+    pub email_notifications: bool,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

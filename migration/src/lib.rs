@@ -25,6 +25,7 @@ mod m20260101_000014_create_sessions;
 mod m20260101_000015_create_sign_in_failures;
 mod m20260101_000016_create_webhooks;
 mod m20260101_000017_create_trusted_documents;
+mod m20260101_000018_create_emails_and_password_resets;
 
 pub struct Migrator;
 
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000015_create_sign_in_failures::Migration),
             Box::new(m20260101_000016_create_webhooks::Migration),
             Box::new(m20260101_000017_create_trusted_documents::Migration),
+            Box::new(m20260101_000018_create_emails_and_password_resets::Migration),
         ]
     }
 }

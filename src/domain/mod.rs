@@ -4,12 +4,14 @@
 
 pub mod articles;
 pub mod comments;
+pub mod emails;
 pub mod error;
 pub mod global_ids;
 pub mod lockout;
 pub mod notifications;
 pub mod outbox;
 pub mod pagination;
+pub mod password_resets;
 pub mod profiles;
 pub mod sessions;
 pub mod settings;

@@ -30,6 +30,7 @@ pub struct UserPatch {
     pub password: Option<String>,
     pub bio: Option<String>,
     pub image: Option<String>,
+    pub email_notifications: Option<bool>,
 }
 
 /// Creates an account.
@@ -73,6 +74,7 @@ pub async fn sign_up(
         following_count: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
+        email_notifications: Set(false),
         ..Default::default()
     }
     .insert(&txn)
@@ -185,6 +187,9 @@ pub async fn update(
     }
     if let Some(image) = image {
         model.image = Set(image);
+    }
+    if let Some(email_notifications) = patch.email_notifications {
+        model.email_notifications = Set(email_notifications);
     }
     model.updated_at = Set(time::now());
     if !password_changed {

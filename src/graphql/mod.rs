@@ -76,6 +76,8 @@ pub struct Services {
     pub sessions: crate::domain::sessions::Sessions,
     /// How many failed sign-ins lock an account or an address, for how long.
     pub lockout: crate::domain::lockout::Policy,
+    /// Whether email is sent (an SMTP server is set).
+    pub mail: bool,
     /// The address rule webhook URLs are checked against.
     pub outbound: crate::outbound::Policy,
 }

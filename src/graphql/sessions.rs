@@ -9,6 +9,7 @@ use super::ids::{self, Kind};
 use super::users::User;
 use super::viewer::ContextExt as _;
 use crate::domain::sessions::Issued;
+use crate::limits::ClientAddress;
 
 /// A signed-in browser or device: what signUp, signIn or resetPassword opened.
 pub struct Session(pub session::Model);
@@ -85,6 +86,46 @@ impl SessionMutation {
             .sessions
             .refresh(&services.db, &refresh_token)
             .await?;
+        Ok(AuthPayload::new(ctx, account, issued))
+    }
+
+    /// Emails the account with this address a link to set a new password, good once and for an hour. Answers true whether or not the account exists.
+    async fn request_password_reset(&self, ctx: &Context<'_>, email: String) -> Result<bool> {
+        let services = ctx.services();
+        let client = ctx.data_opt::<ClientAddress>().copied();
+        crate::domain::password_resets::request(
+            &services.db,
+            services.lockout,
+            client,
+            &email,
+            services.mail,
+        )
+        .await?;
+        if services.mail {
+            services
+                .events
+                .publish(crate::events::Event::JobsQueued)
+                .await;
+        }
+        Ok(true)
+    }
+
+    /// Sets a new password with the token from that link, ends every session of the account and opens a new one.
+    async fn reset_password(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+        new_password: String,
+    ) -> Result<AuthPayload> {
+        let services = ctx.services();
+        let (account, issued) = crate::domain::password_resets::reset(
+            &services.db,
+            &services.sessions,
+            &token,
+            &new_password,
+            ctx.user_agent(),
+        )
+        .await?;
         Ok(AuthPayload::new(ctx, account, issued))
     }
 

@@ -182,6 +182,16 @@ impl User {
         .await
     }
 
+    /// The user's own choice to get notifications by email too: null for every caller but the user.
+    async fn email_notifications(&self, ctx: &Context<'_>) -> Result<Option<bool>> {
+        if ctx.viewer().id()? != Some(self.row.id) {
+            return Ok(None);
+        }
+        Ok(domain_users::find_by_id(ctx.reads(), self.row.id)
+            .await?
+            .map(|user| user.email_notifications))
+    }
+
     /// The user's own open sessions, newest first: empty for every caller but the user.
     async fn sessions(&self, ctx: &Context<'_>) -> Result<Vec<Session>> {
         if ctx.viewer().id()? != Some(self.row.id) {
@@ -249,6 +259,8 @@ pub struct UpdateViewerInput {
     bio: Option<String>,
     /// An http(s) URL; an empty string removes the image.
     image: Option<String>,
+    /// Get each notification by email too.
+    email_notifications: Option<bool>,
 }
 
 #[derive(Default)]
@@ -324,6 +336,7 @@ impl UserMutation {
             password: input.password,
             bio: input.bio,
             image: input.image,
+            email_notifications: input.email_notifications,
         };
         let services = ctx.services();
         Ok(User::account(

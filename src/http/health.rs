@@ -29,16 +29,18 @@ pub(super) async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Va
         Ok::<_, crate::domain::Error>((
             outbox::depth(&state.ops_db).await?,
             deliveries::backlog(&state.ops_db).await?,
+            crate::domain::emails::backlog(&state.ops_db).await?,
         ))
     };
     match depths.await {
-        Ok((depth, webhooks)) => (
+        Ok((depth, webhooks, emails)) => (
             StatusCode::OK,
             Json(json!({
                 "status": "ready",
                 "database": "ok",
                 "outbox": depth,
                 "webhooks": webhooks,
+                "emails": emails,
                 "sharedLimiter": shared_limiter.as_str(),
             })),
         ),

@@ -20,6 +20,7 @@
 
 pub mod deliveries;
 pub mod handlers;
+pub mod mail;
 pub mod signature;
 pub mod worker;
 

@@ -27,6 +27,8 @@ pub struct Worker {
     /// Told when a job queued webhook deliveries, so this instance's
     /// delivery runner starts on them at once.
     deliveries_queued: Option<std::sync::Arc<tokio::sync::Notify>>,
+    /// Whether notifications are also emailed (an SMTP server is set).
+    mailing: bool,
 }
 
 /// What one step of the worker did.
@@ -45,12 +47,19 @@ impl Worker {
             events,
             poll,
             deliveries_queued: None,
+            mailing: false,
         }
     }
 
     /// Wakes `runner` whenever a job has queued webhook deliveries.
     pub fn waking(mut self, runner: std::sync::Arc<tokio::sync::Notify>) -> Self {
         self.deliveries_queued = Some(runner);
+        self
+    }
+
+    /// Queues an email for each notification whose recipient wants them.
+    pub fn mailing(mut self) -> Self {
+        self.mailing = true;
         self
     }
 
@@ -122,6 +131,9 @@ impl Worker {
         };
         match result {
             Ok(done) => {
+                if self.mailing {
+                    crate::domain::emails::queue_notifications(&txn, &done.notified).await?;
+                }
                 sql::execute(&txn, "DELETE FROM outbox WHERE id = ?", vec![id.into()]).await?;
                 outbox::enqueue(&txn, &done.follow_ups).await?;
                 txn.commit().await?;

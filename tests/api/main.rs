@@ -13,6 +13,7 @@ mod articles;
 mod authorization;
 mod comments;
 mod crash_safety;
+mod email;
 mod favorites;
 mod feed;
 mod graphiql;

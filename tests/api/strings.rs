@@ -132,6 +132,10 @@ enum Fixture {
     /// A new session of the caller: `$refresh` (its refresh token) and
     /// `$session_id`.
     Session,
+    /// A password reset token of the caller's account, as its email would
+    /// carry it: `$reset` (written to the database here; the email path is
+    /// `email`'s to test).
+    Reset,
     /// A webhook of the caller's: `$webhook_id`.
     Webhook,
     /// A webhook of the caller's with a delivery: also `$delivery_id`.
@@ -314,6 +318,28 @@ const CASES: &[Case] = &[
                 Check::Findable(Find::SignInPassword),
                 "{}-password",
             ),
+        ],
+    },
+    Case {
+        coordinate: "Mutation.requestPasswordReset",
+        signed_in: false,
+        fixture: Fixture::None,
+        parent: None,
+        args: r#"{ "email": "$email" }"#,
+        select: "",
+        inputs: &[("email", Check::Lookup, "$unique{}@example.com")],
+    },
+    Case {
+        coordinate: "Mutation.resetPassword",
+        signed_in: false,
+        fixture: Fixture::Reset,
+        parent: None,
+        args: r#"{ "token": "$reset", "newPassword": "password-fixture" }"#,
+        // Not the token: it differs from call to call.
+        select: "",
+        inputs: &[
+            ("token", Check::Lookup, "{}"),
+            ("newPassword", Check::Lookup, "{}-password"),
         ],
     },
     Case {
@@ -889,7 +915,34 @@ impl Call<'_> {
             ("$email", self.fixtures.email.clone()),
             ("$other", self.fixtures.other.clone()),
         ];
-        if self.case.fixture == Fixture::Session {
+        if self.case.fixture == Fixture::Reset {
+            let token = format!("strings-reset-{unique}");
+            use sha2::Digest as _;
+            let hash = format!("{:x}", sha2::Sha256::digest(token.as_bytes()));
+            let db = sea_orm::Database::connect(&self.app.database_url)
+                .await
+                .expect("the test database");
+            use sea_orm::ConnectionTrait as _;
+            let backend = db.get_database_backend();
+            let sql = match backend {
+                sea_orm::DbBackend::Postgres => {
+                    "INSERT INTO password_resets (user_id, token_hash, created_at, expires_at) \
+                     SELECT id, $1, now(), now() + interval '1 hour' FROM users WHERE email = $2"
+                }
+                _ => {
+                    "INSERT INTO password_resets (user_id, token_hash, created_at, expires_at) \
+                     SELECT id, ?, strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'), strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now', '+1 hour') FROM users WHERE email = ?"
+                }
+            };
+            db.execute_raw(sea_orm::Statement::from_sql_and_values(
+                backend,
+                sql,
+                [hash.into(), self.fixtures.email.clone().into()],
+            ))
+            .await
+            .expect("a reset token");
+            placeholders.push(("$reset", token));
+        } else if self.case.fixture == Fixture::Session {
             let data = self
                 .app
                 .gql_ok(
