@@ -101,18 +101,13 @@ impl App {
         let deliveries = (!config.no_worker).then(|| {
             Runner::new(
                 db.clone(),
+                events.clone(),
                 outbound,
                 config.webhooks.settings(poll),
                 Arc::clone(&metrics),
             )
         });
-        let worker = (!config.no_worker).then(|| {
-            let worker = Worker::new(db.clone(), events.clone(), poll);
-            match &deliveries {
-                Some(runner) => worker.waking(runner.waker()),
-                None => worker,
-            }
-        });
+        let worker = (!config.no_worker).then(|| Worker::new(db.clone(), events.clone(), poll));
         let schema = graphql::build_schema(
             Services {
                 db: request_db.clone(),

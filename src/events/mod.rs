@@ -35,6 +35,9 @@ pub enum Event {
     },
     /// Jobs were queued: every instance's worker looks at the outbox.
     JobsQueued,
+    /// Webhook deliveries were queued or requeued: every instance's
+    /// delivery runner looks at them.
+    DeliveriesQueued,
 }
 
 /// One event as subscribers receive it, with a slot where the first of them

@@ -24,9 +24,6 @@ pub struct Worker {
     db: DatabaseConnection,
     events: EventBus,
     poll: Duration,
-    /// Told when a job queued webhook deliveries, so this instance's
-    /// delivery runner starts on them at once.
-    deliveries_queued: Option<std::sync::Arc<tokio::sync::Notify>>,
 }
 
 /// What one step of the worker did.
@@ -40,18 +37,7 @@ pub enum Outcome {
 
 impl Worker {
     pub fn new(db: DatabaseConnection, events: EventBus, poll: Duration) -> Self {
-        Self {
-            db,
-            events,
-            poll,
-            deliveries_queued: None,
-        }
-    }
-
-    /// Wakes `runner` whenever a job has queued webhook deliveries.
-    pub fn waking(mut self, runner: std::sync::Arc<tokio::sync::Notify>) -> Self {
-        self.deliveries_queued = Some(runner);
-        self
+        Self { db, events, poll }
     }
 
     /// Runs jobs until `shutdown` completes.
@@ -135,10 +121,8 @@ impl Worker {
                 if !done.follow_ups.is_empty() {
                     self.events.publish(Event::JobsQueued).await;
                 }
-                if let Some(runner) = &self.deliveries_queued
-                    && done.deliveries > 0
-                {
-                    runner.notify_one();
+                if done.deliveries > 0 {
+                    self.events.publish(Event::DeliveriesQueued).await;
                 }
             }
             Err(error) => {
