@@ -129,6 +129,7 @@ impl App {
         let deliveries = (!config.no_worker).then(|| {
             Runner::new(
                 db.clone(),
+                events.clone(),
                 outbound,
                 config.webhooks.settings(poll),
                 Arc::clone(&metrics),
@@ -159,10 +160,7 @@ impl App {
             if mailer.is_some() {
                 worker = worker.mailing();
             }
-            match &deliveries {
-                Some(runner) => worker.waking(runner.waker()),
-                None => worker,
-            }
+            worker
         });
         let schema = graphql::build_schema(
             Services {

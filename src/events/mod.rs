@@ -35,6 +35,9 @@ pub enum Event {
     },
     /// Jobs were queued: every instance's worker looks at the outbox.
     JobsQueued,
+    /// Webhook deliveries were queued or requeued: every instance's
+    /// delivery runner looks at them.
+    DeliveriesQueued,
     /// These sessions ended: every instance refuses their tokens.
     SessionsEnded {
         sessions: Vec<i64>,

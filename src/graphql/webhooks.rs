@@ -285,7 +285,7 @@ impl WebhookMutation {
         // Wake every instance's runner (the event bus carries it across).
         ctx.services()
             .events
-            .publish(crate::events::Event::JobsQueued)
+            .publish(crate::events::Event::DeliveriesQueued)
             .await;
         Ok(WebhookDelivery(delivery))
     }

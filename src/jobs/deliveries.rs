@@ -16,11 +16,12 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use rand::Rng as _;
 use sea_orm::DatabaseConnection;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{broadcast, mpsc};
 
 use super::signature;
 use crate::domain::time;
 use crate::domain::webhooks::deliveries::{self, Attempt, Claimed, Next, Recorded};
+use crate::events::{Delivery, Event, EventBus};
 use crate::metrics::{AttemptOutcome, Metrics};
 use crate::outbound::{Answered, HttpClient, NoAnswer};
 
@@ -120,12 +121,15 @@ pub struct Runner {
     client: HttpClient,
     settings: Settings,
     metrics: Arc<Metrics>,
-    wake: Arc<Notify>,
+    events: EventBus,
 }
 
 impl Runner {
+    /// A runner woken by `DeliveriesQueued` events (which the job worker
+    /// and redeliveries publish, on PostgreSQL from every instance).
     pub fn new(
         db: DatabaseConnection,
+        events: EventBus,
         client: HttpClient,
         settings: Settings,
         metrics: Arc<Metrics>,
@@ -135,13 +139,8 @@ impl Runner {
             client,
             settings,
             metrics,
-            wake: Arc::new(Notify::new()),
+            events,
         }
-    }
-
-    /// What wakes the runner at once (the job worker, after queuing).
-    pub fn waker(&self) -> Arc<Notify> {
-        Arc::clone(&self.wake)
     }
 
     /// Delivers until `shutdown` completes; then lets the attempts in
@@ -149,6 +148,7 @@ impl Runner {
     /// unsent.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let mut wakeups = self.events.subscribe();
         let settings = self.settings;
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<i64>();
         let mut endpoints: HashMap<i64, Endpoint> = HashMap::new();
@@ -203,7 +203,7 @@ impl Runner {
             let wait = self.until_next_due().await;
             tokio::select! {
                 () = &mut shutdown => break,
-                () = self.wake.notified() => {}
+                () = queued(&mut wakeups) => {}
                 Some(webhook_id) = done_rx.recv() => {
                     held -= 1;
                     self.finished(&mut endpoints, webhook_id, &done_tx);
@@ -296,6 +296,19 @@ impl Runner {
         }
         if endpoint.in_flight == 0 && endpoint.waiting.is_empty() {
             endpoints.remove(&webhook_id);
+        }
+    }
+}
+
+/// Until the bus says deliveries were queued (or that this subscriber fell
+/// behind, and so may have missed it).
+async fn queued(wakeups: &mut broadcast::Receiver<Delivery>) {
+    loop {
+        match wakeups.recv().await {
+            Ok(delivery) if delivery.event == Event::DeliveriesQueued => return,
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(_)) => return,
+            Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
         }
     }
 }

@@ -24,9 +24,6 @@ pub struct Worker {
     db: DatabaseConnection,
     events: EventBus,
     poll: Duration,
-    /// Told when a job queued webhook deliveries, so this instance's
-    /// delivery runner starts on them at once.
-    deliveries_queued: Option<std::sync::Arc<tokio::sync::Notify>>,
     /// Whether notifications are also emailed (an SMTP server is set).
     mailing: bool,
 }
@@ -46,15 +43,8 @@ impl Worker {
             db,
             events,
             poll,
-            deliveries_queued: None,
             mailing: false,
         }
-    }
-
-    /// Wakes `runner` whenever a job has queued webhook deliveries.
-    pub fn waking(mut self, runner: std::sync::Arc<tokio::sync::Notify>) -> Self {
-        self.deliveries_queued = Some(runner);
-        self
     }
 
     /// Queues an email for each notification whose recipient wants them.
@@ -147,10 +137,8 @@ impl Worker {
                 if !done.follow_ups.is_empty() {
                     self.events.publish(Event::JobsQueued).await;
                 }
-                if let Some(runner) = &self.deliveries_queued
-                    && done.deliveries > 0
-                {
-                    runner.notify_one();
+                if done.deliveries > 0 {
+                    self.events.publish(Event::DeliveriesQueued).await;
                 }
             }
             Err(error) => {

@@ -9,6 +9,10 @@
 //! checked is what is connected to (a second lookup could answer otherwise).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+/// The longest a name lookup may take.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What outbound requests may reach.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -146,12 +150,17 @@ pub async fn resolve(host: &str, port: u16, policy: Policy) -> Result<Vec<Socket
         check_literal(ip, policy)?;
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
-    let found: Vec<SocketAddr> = tokio::net::lookup_host((bare, port))
-        .await
-        .map_err(|_| Refused::Unresolved {
-            host: host.to_owned(),
-        })?
-        .collect();
+    // A resolver that does not answer is a host that does not resolve,
+    // not a request (createWebhook, say) that waits for it.
+    let lookup = tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host((bare, port))).await;
+    let found: Vec<SocketAddr> = match lookup {
+        Ok(Ok(found)) => found.collect(),
+        _ => {
+            return Err(Refused::Unresolved {
+                host: host.to_owned(),
+            });
+        }
+    };
     if found.is_empty() {
         return Err(Refused::Unresolved {
             host: host.to_owned(),
