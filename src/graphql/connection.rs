@@ -72,7 +72,8 @@ impl<N> Connection<N> {
     concrete(name = "ArticleConnection", params(Article)),
     concrete(name = "CommentConnection", params(Comment)),
     concrete(name = "UserConnection", params(User)),
-    concrete(name = "NotificationConnection", params(Notification))
+    concrete(name = "NotificationConnection", params(Notification)),
+    cache_control(max_age = 5)
 )]
 impl<N: OutputType> Connection<N>
 where
@@ -163,7 +164,8 @@ pub struct Edge<N> {
     concrete(name = "ArticleEdge", params(Article)),
     concrete(name = "CommentEdge", params(Comment)),
     concrete(name = "UserEdge", params(User)),
-    concrete(name = "NotificationEdge", params(Notification))
+    concrete(name = "NotificationEdge", params(Notification)),
+    cache_control(max_age = 60)
 )]
 impl<N: OutputType> Edge<N> {
     async fn cursor(&self) -> String {
@@ -176,6 +178,7 @@ impl<N: OutputType> Edge<N> {
 }
 
 #[derive(SimpleObject)]
+#[graphql(cache_control(max_age = 60))]
 pub struct PageInfo {
     has_next_page: bool,
     has_previous_page: bool,

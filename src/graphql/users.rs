@@ -72,7 +72,7 @@ impl User {
     }
 }
 
-#[Object]
+#[Object(cache_control(max_age = 30))]
 impl User {
     pub async fn id(&self) -> ID {
         ids::encode(Kind::User, self.row.id)
@@ -83,6 +83,7 @@ impl User {
     }
 
     /// The user's own email: null for every caller but the user.
+    #[graphql(cache_control(private))]
     async fn email(&self, ctx: &Context<'_>) -> Result<Option<String>> {
         if !self.signed_in && ctx.viewer().id()? != Some(self.row.id) {
             return Ok(None);
@@ -105,10 +106,12 @@ impl User {
         self.row.created_at
     }
 
+    #[graphql(cache_control(max_age = 5))]
     async fn followers_count(&self) -> i64 {
         self.row.followers_count
     }
 
+    #[graphql(cache_control(max_age = 5))]
     async fn following_count(&self) -> i64 {
         self.row.following_count
     }
@@ -128,6 +131,7 @@ impl User {
     }
 
     /// Who follows this user, most recent first.
+    #[graphql(cache_control(max_age = 5))]
     async fn followers(
         &self,
         ctx: &Context<'_>,
@@ -146,6 +150,7 @@ impl User {
     }
 
     /// Whom this user follows, most recent first.
+    #[graphql(cache_control(max_age = 5))]
     async fn following(
         &self,
         ctx: &Context<'_>,
@@ -164,6 +169,7 @@ impl User {
     }
 
     /// Articles this user wrote.
+    #[graphql(cache_control(max_age = 5))]
     async fn articles(
         &self,
         ctx: &Context<'_>,
@@ -182,6 +188,7 @@ impl User {
     }
 
     /// The user's own open sessions, newest first: empty for every caller but the user.
+    #[graphql(cache_control(private))]
     async fn sessions(&self, ctx: &Context<'_>) -> Result<Vec<Session>> {
         if ctx.viewer().id()? != Some(self.row.id) {
             return Ok(Vec::new());
@@ -191,6 +198,7 @@ impl User {
     }
 
     /// Articles this user favorited, most recently favorited first.
+    #[graphql(cache_control(max_age = 5))]
     async fn favorites(
         &self,
         ctx: &Context<'_>,
@@ -239,9 +247,10 @@ pub struct UpdateViewerInput {
 #[derive(Default)]
 pub struct UserQuery;
 
-#[Object]
+#[Object(cache_control(max_age = 60))]
 impl UserQuery {
     /// The caller, or null when anonymous.
+    #[graphql(cache_control(private))]
     async fn viewer(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let Some(id) = ctx.viewer().id()? else {
             return Ok(None);
@@ -254,6 +263,7 @@ impl UserQuery {
         Ok(Some(User::account(user)))
     }
 
+    #[graphql(cache_control(max_age = 30))]
     async fn user(&self, ctx: &Context<'_>, username: String) -> Result<Option<User>> {
         Ok(domain_users::find_by_username(ctx.reads(), &username)
             .await?

@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::AppState;
+use super::caching;
 use super::negotiation::{self, MediaType};
 use super::wire::{WireBatch, WireRequest};
 use crate::graphql::viewer::UserAgent;
@@ -61,7 +62,8 @@ pub(super) async fn post(
     if let Err(refusal) = requests.iter().try_for_each(has_query) {
         return refusal.into_response_as(media_type);
     }
-    execute(&state, &headers, batch, media_type).await
+    let responses = execute(&state, &headers, batch).await;
+    graphql_response(responses, media_type, caching::NOT_STORED)
 }
 
 /// The body as a GraphQL request or batch (see `wire` for the forms).
@@ -76,7 +78,8 @@ async fn read_batch(body: axum::body::Body) -> Result<BatchRequest, Rejection> {
     Ok(batch.into_batch())
 }
 
-/// GET is a query, or the opening of a WebSocket for subscriptions.
+/// GET is a query, or the opening of a WebSocket for subscriptions. Every
+/// answer to a query has its validators (see `caching`).
 pub(super) async fn get(
     State(state): State<AppState>,
     request: axum::extract::Request,
@@ -102,6 +105,14 @@ pub(super) async fn get(
             Err(rejection) => rejection.into_response(),
         };
     }
+    let if_none_match = caching::if_none_match(request.headers());
+    let response = query_by_get(&state, request).await;
+    caching::with_validators(&if_none_match, response).await
+}
+
+/// A query sent by GET: refused as a POST's would be, or run, and cached
+/// by what it selected (see `caching::for_get`).
+async fn query_by_get(state: &AppState, request: axum::extract::Request) -> Response {
     let Ok(media_type) = negotiation::negotiate(request.headers()) else {
         return not_acceptable();
     };
@@ -110,7 +121,7 @@ pub(super) async fn get(
             Ok(graphql_request) => graphql_request,
             Err(rejection) => return rejection.into_response_as(media_type),
         };
-    if is_mutation(&state, &mut graphql_request) {
+    if is_mutation(state, &mut graphql_request) {
         let mut response = refusal(
             media_type,
             StatusCode::METHOD_NOT_ALLOWED,
@@ -123,7 +134,10 @@ pub(super) async fn get(
         return response;
     }
     let batch = BatchRequest::Single(graphql_request);
-    execute(&state, request.headers(), batch, media_type).await
+    let responses = execute(state, request.headers(), batch).await;
+    let anonymous = !request.headers().contains_key(header::AUTHORIZATION);
+    let cache_control = caching::for_get(&responses, anonymous);
+    graphql_response(responses, media_type, cache_control)
 }
 
 /// A GET's parameters, as the specification names them; `variables` and
@@ -175,12 +189,8 @@ fn has_query(request: &async_graphql::Request) -> Result<(), Rejection> {
     Ok(())
 }
 
-async fn execute(
-    state: &AppState,
-    headers: &HeaderMap,
-    batch: BatchRequest,
-    media_type: MediaType,
-) -> Response {
+/// Runs a request (or batch) as its `Authorization` header's viewer.
+async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> BatchResponse {
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
@@ -199,7 +209,7 @@ async fn execute(
     };
     let responses = state.pipeline.execute_batch(batch, scope).await;
     count_not_in_list(state, headers, &responses);
-    graphql_response(responses, media_type)
+    responses
 }
 
 /// Counts (and logs) the documents refused for not being stored, by the
@@ -236,9 +246,13 @@ pub(super) fn user_agent(headers: &HeaderMap) -> UserAgent {
 }
 
 /// The HTTP answer to GraphQL responses: its status and body as the module
-/// notes say, its `Content-Type` the negotiated one, and the cache and HTTP
-/// headers the responses asked for.
-fn graphql_response(responses: BatchResponse, media_type: MediaType) -> Response {
+/// notes say, its `Content-Type` the negotiated one, its `Cache-Control` the
+/// caller's (see `caching`), and the HTTP headers the responses asked for.
+fn graphql_response(
+    responses: BatchResponse,
+    media_type: MediaType,
+    cache_control: HeaderValue,
+) -> Response {
     let (status, body) = match &responses {
         BatchResponse::Single(response) => {
             // An unknown persisted query is how Apollo's clients learn to
@@ -270,12 +284,7 @@ fn graphql_response(responses: BatchResponse, media_type: MediaType) -> Response
     let mut http_response = (status, body).into_response();
     let headers = http_response.headers_mut();
     headers.insert(header::CONTENT_TYPE, media_type.content_type());
-    if responses.is_ok()
-        && let Some(cache_control) = responses.cache_control().value()
-        && let Ok(value) = HeaderValue::from_str(&cache_control)
-    {
-        headers.insert(header::CACHE_CONTROL, value);
-    }
+    headers.insert(header::CACHE_CONTROL, cache_control);
     headers.extend(responses.http_headers());
     http_response
 }
