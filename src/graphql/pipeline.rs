@@ -62,6 +62,30 @@ pub struct Pipeline {
     pub limits: RequestLimits,
 }
 
+/// Requests looked up, parsed and costed, not yet run: what the HTTP layer
+/// checks (a mutation by GET) before running them, so that nothing is
+/// hashed, looked up or parsed twice.
+pub struct PreparedBatch {
+    /// Whether the client sent one request rather than an array.
+    single: bool,
+    /// Each request ready to run, or its whole answer.
+    entries: Vec<Result<Prepared, ServerError>>,
+    /// Whether any request's chosen operation is a mutation (told before
+    /// costing, which may refuse it for another reason).
+    has_mutation: bool,
+    /// Set when the batch as a whole is refused (too many operations).
+    refused: Option<ServerError>,
+}
+
+impl PreparedBatch {
+    /// Whether any of the requests would run a mutation. A document that
+    /// was refused before parsing (not stored, unknown hash, past the
+    /// bounds) counts as none: its answer says why.
+    pub fn has_mutation(&self) -> bool {
+        self.has_mutation
+    }
+}
+
 /// A request ready to run, and what to keep once it validated.
 struct Prepared {
     request: Request,
@@ -89,14 +113,16 @@ impl Pipeline {
         }
     }
 
-    /// Runs one request, or a batch of them side by side, with their
-    /// DataLoader batches driven (see `batching`).
-    ///
-    /// The operations are parsed first and costed together: a batch may
-    /// spend what one request may, no more. When every one is a query, all
-    /// their reads share one connection (`Reads::for_query`; see there why
-    /// mutations may not).
+    /// Runs one request, or a batch of them side by side: `prepare_batch`,
+    /// then `execute_prepared`.
     pub async fn execute_batch(&self, batch: BatchRequest, scope: Scope) -> BatchResponse {
+        self.execute_prepared(self.prepare_batch(batch), scope)
+            .await
+    }
+
+    /// Looks up and parses the requests' documents and costs them
+    /// together: a batch may spend what one request may, no more.
+    pub fn prepare_batch(&self, batch: BatchRequest) -> PreparedBatch {
         let (single, requests) = match batch {
             BatchRequest::Single(request) => (true, vec![request]),
             BatchRequest::Batch(requests) => (false, requests),
@@ -113,12 +139,22 @@ impl Pipeline {
                 ),
                 error::GRAPHQL_VALIDATION_FAILED,
             );
-            return BatchResponse::Single(Response::from_errors(vec![refusal]));
+            return PreparedBatch {
+                single: true,
+                entries: Vec::new(),
+                has_mutation: false,
+                refused: Some(refusal),
+            };
         }
         let mut prepared: Vec<_> = requests
             .into_iter()
             .map(|request| self.prepare(request))
             .collect();
+        let has_mutation = prepared.iter_mut().any(|entry| {
+            entry
+                .as_mut()
+                .is_ok_and(|prepared| prepared.operation_type() == Some(OperationType::Mutation))
+        });
         if let Err(refusal) = self.check_cost(&prepared) {
             for entry in &mut prepared {
                 if entry.is_ok() {
@@ -126,16 +162,33 @@ impl Pipeline {
                 }
             }
         }
+        PreparedBatch {
+            single,
+            entries: prepared,
+            has_mutation,
+            refused: None,
+        }
+    }
+
+    /// Runs prepared requests side by side, with their DataLoader batches
+    /// driven (see `batching`). When every one is a query, all their reads
+    /// share one connection (`Reads::for_query`; see there why mutations
+    /// may not).
+    pub async fn execute_prepared(&self, batch: PreparedBatch, scope: Scope) -> BatchResponse {
+        let PreparedBatch {
+            single,
+            entries: mut prepared,
+            refused,
+            ..
+        } = batch;
+        if let Some(refusal) = refused {
+            return BatchResponse::Single(Response::from_errors(vec![refusal]));
+        }
         if let Viewer::Refused(why) = scope.viewer {
             refuse_unless_signing_in(&mut prepared, why);
         }
         let only_queries = prepared.iter_mut().all(|prepared| match prepared {
-            Ok(Prepared { request, .. }) => {
-                let name = request.operation_name.clone();
-                let document = request.parsed_query().ok();
-                document.and_then(|document| operation_type(document, name.as_deref()))
-                    == Some(OperationType::Query)
-            }
+            Ok(prepared) => prepared.operation_type() == Some(OperationType::Query),
             Err(_) => true,
         });
         let reads = if only_queries {
@@ -382,32 +435,15 @@ impl Pipeline {
             cost,
         })
     }
+}
 
-    /// The type of the operation a request would run, without running it:
-    /// its document from the cache (by hash or text) or parsed within the
-    /// bounds (the parse stays in the request for execution). `None` when
-    /// there is none; execution then says why.
-    pub fn operation_type_of(&self, request: &mut Request) -> Option<OperationType> {
-        let operation_name = request.operation_name.clone();
-        let operation_name = operation_name.as_deref();
-        let known = |hash: &str| {
-            self.trusted
-                .get(hash)
-                .map(|trusted| trusted.document.clone())
-                .or_else(|| self.documents.get(hash))
-        };
-        if request.query.is_empty() {
-            let hash = request
-                .extensions
-                .get("persistedQuery")
-                .and_then(persisted_hash)?;
-            return operation_type(&*known(&manifest::normalize_id(hash))?, operation_name);
-        }
-        if let Some(document) = known(&sha256(&request.query)) {
-            return operation_type(&document, operation_name);
-        }
-        bounds::check_text(&request.query, self.limits.max_tokens).ok()?;
-        operation_type(request.parsed_query().ok()?, operation_name)
+impl Prepared {
+    /// The type of the operation the request runs (its document is parsed
+    /// by now, so this reads it).
+    fn operation_type(&mut self) -> Option<OperationType> {
+        let name = self.request.operation_name.clone();
+        let document = self.request.parsed_query().ok()?;
+        operation_type(document, name.as_deref())
     }
 }
 

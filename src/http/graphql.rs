@@ -22,7 +22,6 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, ParseRequestError, ServerError};
 use axum::extract::ConnectInfo;
 use axum::extract::ws::WebSocketUpgrade;
@@ -62,7 +61,8 @@ pub(super) async fn post(
     if let Err(refusal) = requests.iter().try_for_each(has_query) {
         return refusal.into_response_as(media_type);
     }
-    let responses = execute(&state, &headers, batch).await;
+    let prepared = state.pipeline.prepare_batch(batch);
+    let responses = execute(&state, &headers, prepared).await;
     graphql_response(responses, media_type, caching::NOT_STORED)
 }
 
@@ -116,12 +116,17 @@ async fn query_by_get(state: &AppState, request: axum::extract::Request) -> Resp
     let Ok(media_type) = negotiation::negotiate(request.headers()) else {
         return not_acceptable();
     };
-    let mut graphql_request =
+    let graphql_request =
         match query_string_request(request.uri()).and_then(|r| has_query(&r).map(|()| r)) {
             Ok(graphql_request) => graphql_request,
             Err(rejection) => return rejection.into_response_as(media_type),
         };
-    if is_mutation(state, &mut graphql_request) {
+    // A persisted query sent by hash alone is looked up here too, so a
+    // hash cannot smuggle a mutation through GET.
+    let prepared = state
+        .pipeline
+        .prepare_batch(BatchRequest::Single(graphql_request));
+    if prepared.has_mutation() {
         let mut response = refusal(
             media_type,
             StatusCode::METHOD_NOT_ALLOWED,
@@ -133,8 +138,7 @@ async fn query_by_get(state: &AppState, request: axum::extract::Request) -> Resp
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    let batch = BatchRequest::Single(graphql_request);
-    let responses = execute(state, request.headers(), batch).await;
+    let responses = execute(state, request.headers(), prepared).await;
     let anonymous = !request.headers().contains_key(header::AUTHORIZATION);
     let cache_control = caching::for_get(&responses, anonymous);
     graphql_response(responses, media_type, cache_control)
@@ -189,8 +193,12 @@ fn has_query(request: &async_graphql::Request) -> Result<(), Rejection> {
     Ok(())
 }
 
-/// Runs a request (or batch) as its `Authorization` header's viewer.
-async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> BatchResponse {
+/// Runs prepared requests as the `Authorization` header's viewer.
+async fn execute(
+    state: &AppState,
+    headers: &HeaderMap,
+    prepared: pipeline::PreparedBatch,
+) -> BatchResponse {
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
@@ -207,7 +215,7 @@ async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> 
         viewer,
         user_agent: user_agent(headers),
     };
-    let responses = state.pipeline.execute_batch(batch, scope).await;
+    let responses = state.pipeline.execute_prepared(prepared, scope).await;
     count_not_in_list(state, headers, &responses);
     responses
 }
@@ -313,14 +321,6 @@ impl<'a> Body<'a> {
             Body::Executed(response)
         }
     }
-}
-
-/// Whether a request's chosen operation is a mutation. A document that does
-/// not parse (or does not fit the bounds) is not one: executing it reports
-/// why. A persisted query sent by hash alone is looked up first, so a hash
-/// cannot smuggle a mutation through GET.
-fn is_mutation(state: &AppState, request: &mut async_graphql::Request) -> bool {
-    state.pipeline.operation_type_of(request) == Some(OperationType::Mutation)
 }
 
 /// A GraphQL-shaped error outside of execution (bad body, panic, 413), as
