@@ -47,7 +47,7 @@ json.dump({digest: text}, open(sys.argv[2], "w"))
 print(digest)
 PY
 )
-"$server" documents add "$manifest" --database-url "$DATABASE_URL" > "$out/documents.log" 2>&1
+DATABASE_URL="$DATABASE_URL" "$server" documents add "$manifest" > "$out/documents.log" 2>&1
 path="/graphql?documentId=sha256:$hash"
 
 pids=()
