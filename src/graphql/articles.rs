@@ -47,7 +47,7 @@ impl Article {
     }
 }
 
-#[Object]
+#[Object(cache_control(max_age = 30))]
 impl Article {
     pub async fn id(&self) -> ID {
         ids::encode(Kind::Article, self.row.id)
@@ -103,6 +103,7 @@ impl Article {
             .ok_or_else(|| vanished("user", id))
     }
 
+    #[graphql(cache_control(max_age = 5))]
     async fn favorites_count(&self) -> i64 {
         self.row.favorites_count
     }
@@ -121,11 +122,13 @@ impl Article {
             .unwrap_or(false))
     }
 
+    #[graphql(cache_control(max_age = 5))]
     async fn comments_count(&self) -> i64 {
         self.row.comments_count
     }
 
     /// The article's comments, newest first.
+    #[graphql(cache_control(max_age = 5))]
     async fn comments(
         &self,
         ctx: &Context<'_>,
@@ -187,14 +190,16 @@ pub struct UpdateArticleInput {
 #[derive(Default)]
 pub struct ArticleQuery;
 
-#[Object]
+#[Object(cache_control(max_age = 60))]
 impl ArticleQuery {
+    #[graphql(cache_control(max_age = 30))]
     async fn article(&self, ctx: &Context<'_>, slug: String) -> Result<Option<Article>> {
         Ok(domain_articles::by_slug(ctx.reads(), &slug)
             .await?
             .map(Article::new))
     }
 
+    #[graphql(cache_control(max_age = 5))]
     async fn articles(
         &self,
         ctx: &Context<'_>,
@@ -223,6 +228,7 @@ impl ArticleQuery {
     }
 
     /// Articles by the users the caller follows. UNAUTHENTICATED when anonymous.
+    #[graphql(cache_control(private))]
     async fn feed(
         &self,
         ctx: &Context<'_>,

@@ -51,7 +51,7 @@ impl Comment {
     }
 }
 
-#[Object]
+#[Object(cache_control(max_age = 30))]
 impl Comment {
     pub async fn id(&self) -> ID {
         ids::encode(Kind::Comment, self.model.id)

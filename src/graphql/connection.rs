@@ -76,7 +76,8 @@ impl<N> Connection<N> {
     concrete(name = "CommentConnection", params(Comment)),
     concrete(name = "UserConnection", params(User)),
     concrete(name = "NotificationConnection", params(Notification)),
-    concrete(name = "WebhookDeliveryConnection", params(WebhookDelivery))
+    concrete(name = "WebhookDeliveryConnection", params(WebhookDelivery)),
+    cache_control(max_age = 5)
 )]
 impl<N: OutputType> Connection<N>
 where
@@ -171,7 +172,8 @@ pub struct Edge<N> {
     concrete(name = "CommentEdge", params(Comment)),
     concrete(name = "UserEdge", params(User)),
     concrete(name = "NotificationEdge", params(Notification)),
-    concrete(name = "WebhookDeliveryEdge", params(WebhookDelivery))
+    concrete(name = "WebhookDeliveryEdge", params(WebhookDelivery)),
+    cache_control(max_age = 60)
 )]
 impl<N: OutputType> Edge<N> {
     async fn cursor(&self) -> String {
@@ -184,6 +186,7 @@ impl<N: OutputType> Edge<N> {
 }
 
 #[derive(SimpleObject)]
+#[graphql(cache_control(max_age = 60))]
 pub struct PageInfo {
     has_next_page: bool,
     has_previous_page: bool,

@@ -4,6 +4,7 @@
 pub mod articles;
 pub mod batching;
 pub mod bounds;
+pub mod cache_hints;
 pub mod comments;
 pub mod connection;
 pub mod cost;

@@ -28,13 +28,15 @@ pub enum Node {
 #[derive(Default)]
 pub struct NodeQuery;
 
-#[Object]
+#[Object(cache_control(max_age = 60))]
 impl NodeQuery {
+    #[graphql(cache_control(max_age = 30))]
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
         load(ctx, &id).await
     }
 
     /// One entry per id, in order; null where nothing has that id.
+    #[graphql(cache_control(max_age = 30))]
     async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> Result<Vec<Option<Node>>> {
         crate::domain::validate::id_count(ids.len())
             .map_err(|message| crate::domain::Error::invalid("ids", message))?;

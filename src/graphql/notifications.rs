@@ -37,7 +37,7 @@ pub enum NotificationKind {
 #[derive(Clone)]
 pub struct Notification(pub NotificationRow);
 
-#[Object]
+#[Object(cache_control(private))]
 impl Notification {
     pub async fn id(&self) -> ID {
         ids::encode(Kind::Notification, self.0.id)
@@ -91,9 +91,10 @@ impl Notification {
 #[derive(Default)]
 pub struct NotificationQuery;
 
-#[Object]
+#[Object(cache_control(max_age = 60))]
 impl NotificationQuery {
     /// The caller's notifications. UNAUTHENTICATED when anonymous.
+    #[graphql(cache_control(private))]
     async fn notifications(
         &self,
         ctx: &Context<'_>,

@@ -78,6 +78,30 @@ pub struct Pipeline {
     budget: Option<Arc<Budget>>,
 }
 
+/// Requests looked up, parsed and costed, not yet run: what the HTTP layer
+/// checks (a mutation by GET) before running them, so that nothing is
+/// hashed, looked up or parsed twice.
+pub struct PreparedBatch {
+    /// Whether the client sent one request rather than an array.
+    single: bool,
+    /// Each request ready to run, or its whole answer.
+    entries: Vec<Result<Prepared, ServerError>>,
+    /// Whether any request's chosen operation is a mutation (told before
+    /// costing, which may refuse it for another reason).
+    has_mutation: bool,
+    /// Set when the batch as a whole is refused (too many operations).
+    refused: Option<ServerError>,
+}
+
+impl PreparedBatch {
+    /// Whether any of the requests would run a mutation. A document that
+    /// was refused before parsing (not stored, unknown hash, past the
+    /// bounds) counts as none: its answer says why.
+    pub fn has_mutation(&self) -> bool {
+        self.has_mutation
+    }
+}
+
 /// A request ready to run, and what to keep once it validated.
 struct Prepared {
     request: Request,
@@ -114,18 +138,16 @@ impl Pipeline {
         Self { budget, ..self }
     }
 
-    /// Runs one request, or a batch of them side by side, with their
-    /// DataLoader batches driven (see `batching`).
-    ///
-    /// The operations are parsed first and costed together: a batch may
-    /// spend what one request may, no more. When every one is a query, all
-    /// their reads share one connection (`Reads::for_query`; see there why
-    /// mutations may not).
-    ///
-    /// Then the batch is charged to its caller's budget, before any of it
-    /// runs; over budget, none of it does.
+    /// Runs one request, or a batch of them side by side: `prepare_batch`,
+    /// then `execute_prepared`.
     pub async fn execute_batch(&self, batch: BatchRequest, scope: Scope) -> Executed {
-        let caller = Caller::new(scope.viewer.id().ok().flatten(), scope.client);
+        self.execute_prepared(self.prepare_batch(batch), scope)
+            .await
+    }
+
+    /// Looks up and parses the requests' documents and costs them
+    /// together: a batch may spend what one request may, no more.
+    pub fn prepare_batch(&self, batch: BatchRequest) -> PreparedBatch {
         let (single, requests) = match batch {
             BatchRequest::Single(request) => (true, vec![request]),
             BatchRequest::Batch(requests) => (false, requests),
@@ -142,6 +164,51 @@ impl Pipeline {
                 ),
                 error::GRAPHQL_VALIDATION_FAILED,
             );
+            return PreparedBatch {
+                single: true,
+                entries: Vec::new(),
+                has_mutation: false,
+                refused: Some(refusal),
+            };
+        }
+        let mut prepared: Vec<_> = requests
+            .into_iter()
+            .map(|request| self.prepare(request))
+            .collect();
+        let has_mutation = prepared.iter_mut().any(|entry| {
+            entry
+                .as_mut()
+                .is_ok_and(|prepared| prepared.operation_type() == Some(OperationType::Mutation))
+        });
+        if let Err(refusal) = self.check_cost(&prepared) {
+            for entry in &mut prepared {
+                if entry.is_ok() {
+                    *entry = Err(refusal.clone());
+                }
+            }
+        }
+        PreparedBatch {
+            single,
+            entries: prepared,
+            has_mutation,
+            refused: None,
+        }
+    }
+
+    /// Charges the prepared requests to their caller's budget, before any
+    /// of them runs (over budget, none does), then runs them side by side,
+    /// with their DataLoader batches driven (see `batching`). When every
+    /// one is a query, all their reads share one connection
+    /// (`Reads::for_query`; see there why mutations may not).
+    pub async fn execute_prepared(&self, batch: PreparedBatch, scope: Scope) -> Executed {
+        let caller = Caller::new(scope.viewer.id().ok().flatten(), scope.client);
+        let PreparedBatch {
+            single,
+            entries: mut prepared,
+            refused,
+            ..
+        } = batch;
+        if let Some(refusal) = refused {
             let spent = self.spend(&caller, &[]).await;
             let refusal = spent
                 .as_ref()
@@ -151,17 +218,6 @@ impl Pipeline {
                 responses: BatchResponse::Single(Response::from_errors(vec![refusal])),
                 spent,
             };
-        }
-        let mut prepared: Vec<_> = requests
-            .into_iter()
-            .map(|request| self.prepare(request))
-            .collect();
-        if let Err(refusal) = self.check_cost(&prepared) {
-            for entry in &mut prepared {
-                if entry.is_ok() {
-                    *entry = Err(refusal.clone());
-                }
-            }
         }
         if let Viewer::Refused(why) = scope.viewer {
             refuse_unless_signing_in(&mut prepared, why);
@@ -174,12 +230,7 @@ impl Pipeline {
             }
         }
         let only_queries = prepared.iter_mut().all(|prepared| match prepared {
-            Ok(Prepared { request, .. }) => {
-                let name = request.operation_name.clone();
-                let document = request.parsed_query().ok();
-                document.and_then(|document| operation_type(document, name.as_deref()))
-                    == Some(OperationType::Query)
-            }
+            Ok(prepared) => prepared.operation_type() == Some(OperationType::Query),
             Err(_) => true,
         });
         let reads = if only_queries {
@@ -487,32 +538,15 @@ impl Pipeline {
             cost,
         })
     }
+}
 
-    /// The type of the operation a request would run, without running it:
-    /// its document from the cache (by hash or text) or parsed within the
-    /// bounds (the parse stays in the request for execution). `None` when
-    /// there is none; execution then says why.
-    pub fn operation_type_of(&self, request: &mut Request) -> Option<OperationType> {
-        let operation_name = request.operation_name.clone();
-        let operation_name = operation_name.as_deref();
-        let known = |hash: &str| {
-            self.trusted
-                .get(hash)
-                .map(|trusted| trusted.document.clone())
-                .or_else(|| self.documents.get(hash))
-        };
-        if request.query.is_empty() {
-            let hash = request
-                .extensions
-                .get("persistedQuery")
-                .and_then(persisted_hash)?;
-            return operation_type(&*known(&manifest::normalize_id(hash))?, operation_name);
-        }
-        if let Some(document) = known(&sha256(&request.query)) {
-            return operation_type(&document, operation_name);
-        }
-        bounds::check_text(&request.query, self.limits.max_tokens).ok()?;
-        operation_type(request.parsed_query().ok()?, operation_name)
+impl Prepared {
+    /// The type of the operation the request runs (its document is parsed
+    /// by now, so this reads it).
+    fn operation_type(&mut self) -> Option<OperationType> {
+        let name = self.request.operation_name.clone();
+        let document = self.request.parsed_query().ok()?;
+        operation_type(document, name.as_deref())
     }
 }
 

@@ -14,7 +14,7 @@ use crate::limits::ClientAddress;
 /// A signed-in browser or device: what signUp, signIn or resetPassword opened.
 pub struct Session(pub session::Model);
 
-#[Object]
+#[Object(cache_control(private))]
 impl Session {
     pub async fn id(&self) -> ID {
         ids::encode(Kind::Session, self.0.id)
@@ -44,6 +44,7 @@ impl Session {
 /// Bearer <token>` until `tokenExpiresAt`, and the refresh token that gets
 /// the next pair.
 #[derive(SimpleObject)]
+#[graphql(cache_control(private))]
 pub struct AuthPayload {
     /// Short-lived; sent as the bearer token.
     token: String,

@@ -6,6 +6,7 @@ use super::viewer::ContextExt as _;
 use crate::domain::{self, tags as domain_tags};
 
 #[derive(SimpleObject)]
+#[graphql(cache_control(max_age = 60))]
 pub struct Tag {
     name: String,
     articles_count: i64,
@@ -14,9 +15,10 @@ pub struct Tag {
 #[derive(Default)]
 pub struct TagQuery;
 
-#[Object]
+#[Object(cache_control(max_age = 60))]
 impl TagQuery {
     /// Tags by how many articles carry them, most first.
+    #[graphql(cache_control(max_age = 60))]
     async fn popular_tags(
         &self,
         ctx: &Context<'_>,

@@ -73,7 +73,7 @@ impl User {
     }
 }
 
-#[Object]
+#[Object(cache_control(max_age = 30))]
 impl User {
     pub async fn id(&self) -> ID {
         ids::encode(Kind::User, self.row.id)
@@ -84,6 +84,7 @@ impl User {
     }
 
     /// The user's own email: null for every caller but the user.
+    #[graphql(cache_control(private))]
     async fn email(&self, ctx: &Context<'_>) -> Result<Option<String>> {
         if !self.signed_in && ctx.viewer().id()? != Some(self.row.id) {
             return Ok(None);
@@ -106,10 +107,12 @@ impl User {
         self.row.created_at
     }
 
+    #[graphql(cache_control(max_age = 5))]
     async fn followers_count(&self) -> i64 {
         self.row.followers_count
     }
 
+    #[graphql(cache_control(max_age = 5))]
     async fn following_count(&self) -> i64 {
         self.row.following_count
     }
@@ -129,6 +132,7 @@ impl User {
     }
 
     /// Who follows this user, most recent first.
+    #[graphql(cache_control(max_age = 5))]
     async fn followers(
         &self,
         ctx: &Context<'_>,
@@ -147,6 +151,7 @@ impl User {
     }
 
     /// Whom this user follows, most recent first.
+    #[graphql(cache_control(max_age = 5))]
     async fn following(
         &self,
         ctx: &Context<'_>,
@@ -165,6 +170,7 @@ impl User {
     }
 
     /// Articles this user wrote.
+    #[graphql(cache_control(max_age = 5))]
     async fn articles(
         &self,
         ctx: &Context<'_>,
@@ -183,6 +189,7 @@ impl User {
     }
 
     /// The user's own choice to get notifications by email too: null for every caller but the user.
+    #[graphql(cache_control(private))]
     async fn email_notifications(&self, ctx: &Context<'_>) -> Result<Option<bool>> {
         if ctx.viewer().id()? != Some(self.row.id) {
             return Ok(None);
@@ -193,6 +200,7 @@ impl User {
     }
 
     /// The user's own open sessions, newest first: empty for every caller but the user.
+    #[graphql(cache_control(private))]
     async fn sessions(&self, ctx: &Context<'_>) -> Result<Vec<Session>> {
         if ctx.viewer().id()? != Some(self.row.id) {
             return Ok(Vec::new());
@@ -202,6 +210,7 @@ impl User {
     }
 
     /// The user's own webhooks, newest first: empty for every caller but the user.
+    #[graphql(cache_control(private))]
     async fn webhooks(&self, ctx: &Context<'_>) -> Result<Vec<super::webhooks::Webhook>> {
         if ctx.viewer().id()? != Some(self.row.id) {
             return Ok(Vec::new());
@@ -216,6 +225,7 @@ impl User {
     }
 
     /// Articles this user favorited, most recently favorited first.
+    #[graphql(cache_control(max_age = 5))]
     async fn favorites(
         &self,
         ctx: &Context<'_>,
@@ -266,9 +276,10 @@ pub struct UpdateViewerInput {
 #[derive(Default)]
 pub struct UserQuery;
 
-#[Object]
+#[Object(cache_control(max_age = 60))]
 impl UserQuery {
     /// The caller, or null when anonymous.
+    #[graphql(cache_control(private))]
     async fn viewer(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let Some(id) = ctx.viewer().id()? else {
             return Ok(None);
@@ -281,6 +292,7 @@ impl UserQuery {
         Ok(Some(User::account(user)))
     }
 
+    #[graphql(cache_control(max_age = 30))]
     async fn user(&self, ctx: &Context<'_>, username: String) -> Result<Option<User>> {
         Ok(domain_users::find_by_username(ctx.reads(), &username)
             .await?

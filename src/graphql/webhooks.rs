@@ -63,7 +63,7 @@ pub enum WebhookDeliveryStatus {
 #[derive(Clone)]
 pub struct Webhook(pub webhook::Model);
 
-#[Object]
+#[Object(cache_control(private))]
 impl Webhook {
     pub async fn id(&self) -> ID {
         ids::encode(Kind::Webhook, self.0.id)
@@ -112,7 +112,7 @@ impl Webhook {
 #[derive(Clone)]
 pub struct WebhookDelivery(pub webhook_delivery::Model);
 
-#[Object]
+#[Object(cache_control(private))]
 impl WebhookDelivery {
     pub async fn id(&self) -> ID {
         ids::encode(Kind::WebhookDelivery, self.0.id)

@@ -145,16 +145,7 @@ pub(super) async fn asset(Path(path): Path<String>, request_headers: HeaderMap) 
             HeaderValue::from_static("nosniff"),
         ),
     ];
-    let unchanged = request_headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .any(|tag| {
-            let tag = tag.trim();
-            tag == "*" || tag.strip_prefix("W/").unwrap_or(tag).as_bytes() == etag.as_bytes()
-        });
-    if unchanged {
+    if super::caching::matches(request_headers.get_all(header::IF_NONE_MATCH), &etag) {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
     (headers, asset.body).into_response()

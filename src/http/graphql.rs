@@ -22,7 +22,6 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, ParseRequestError, ServerError};
 use axum::extract::ConnectInfo;
 use axum::extract::ws::WebSocketUpgrade;
@@ -32,6 +31,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::caching;
 use super::negotiation::{self, MediaType};
 use super::wire::{WireBatch, WireRequest};
 use super::{AppState, rate_limit};
@@ -63,7 +63,9 @@ pub(super) async fn post(
     if let Err(refusal) = requests.iter().try_for_each(has_query) {
         return refusal.into_response_as(media_type);
     }
-    execute(&state, &headers, client, batch, media_type).await
+    let prepared = state.pipeline.prepare_batch(batch);
+    let executed = execute(&state, &headers, client, prepared).await;
+    respond(&state, executed, media_type, caching::NOT_STORED)
 }
 
 /// The body as a GraphQL request or batch (see `wire` for the forms).
@@ -78,7 +80,8 @@ async fn read_batch(body: axum::body::Body) -> Result<BatchRequest, Rejection> {
     Ok(batch.into_batch())
 }
 
-/// GET is a query, or the opening of a WebSocket for subscriptions.
+/// GET is a query, or the opening of a WebSocket for subscriptions. Every
+/// answer to a query has its validators (see `caching`).
 pub(super) async fn get(
     State(state): State<AppState>,
     request: axum::extract::Request,
@@ -101,15 +104,32 @@ pub(super) async fn get(
             Err(rejection) => rejection.into_response(),
         };
     }
+    let if_none_match = caching::if_none_match(request.headers());
+    let response = query_by_get(&state, client, request).await;
+    caching::with_validators(&if_none_match, response).await
+}
+
+/// A query sent by GET: refused as a POST's would be, or run, and cached
+/// by what it selected (see `caching::for_get`).
+async fn query_by_get(
+    state: &AppState,
+    client: ClientAddress,
+    request: axum::extract::Request,
+) -> Response {
     let Ok(media_type) = negotiation::negotiate(request.headers()) else {
         return not_acceptable();
     };
-    let mut graphql_request =
+    let graphql_request =
         match query_string_request(request.uri()).and_then(|r| has_query(&r).map(|()| r)) {
             Ok(graphql_request) => graphql_request,
             Err(rejection) => return rejection.into_response_as(media_type),
         };
-    if is_mutation(&state, &mut graphql_request) {
+    // A persisted query sent by hash alone is looked up here too, so a
+    // hash cannot smuggle a mutation through GET.
+    let prepared = state
+        .pipeline
+        .prepare_batch(BatchRequest::Single(graphql_request));
+    if prepared.has_mutation() {
         let mut response = refusal(
             media_type,
             StatusCode::METHOD_NOT_ALLOWED,
@@ -121,8 +141,10 @@ pub(super) async fn get(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    let batch = BatchRequest::Single(graphql_request);
-    execute(&state, request.headers(), client, batch, media_type).await
+    let executed = execute(state, request.headers(), client, prepared).await;
+    let anonymous = !request.headers().contains_key(header::AUTHORIZATION);
+    let cache_control = caching::for_get(&executed.responses, anonymous);
+    respond(state, executed, media_type, cache_control)
 }
 
 /// Where `request` came from: its socket's peer, or what the trusted
@@ -186,13 +208,13 @@ fn has_query(request: &async_graphql::Request) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// Runs prepared requests as the `Authorization` header's viewer.
 async fn execute(
     state: &AppState,
     headers: &HeaderMap,
     client: ClientAddress,
-    batch: BatchRequest,
-    media_type: MediaType,
-) -> Response {
+    prepared: pipeline::PreparedBatch,
+) -> pipeline::Executed {
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
@@ -210,13 +232,25 @@ async fn execute(
         user_agent: user_agent(headers),
         client,
     };
-    let executed = state.pipeline.execute_batch(batch, scope).await;
+    let executed = state.pipeline.execute_prepared(prepared, scope).await;
     count_not_in_list(state, headers, &executed.responses);
+    executed
+}
+
+/// The HTTP answer: `graphql_response`, and 429 with `Retry-After` when
+/// the budget (or the sign-in lockout) refused it, and the `RateLimit`
+/// fields whenever there is a budget.
+fn respond(
+    state: &AppState,
+    executed: pipeline::Executed,
+    media_type: MediaType,
+    cache_control: HeaderValue,
+) -> Response {
     let retry_after = executed
         .spent
         .and_then(|spent| spent.retry_after_secs())
         .or_else(|| rate_limited(&executed.responses));
-    let mut response = graphql_response(executed.responses, media_type);
+    let mut response = graphql_response(executed.responses, media_type, cache_control);
     if let Some(seconds) = retry_after {
         *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
         rate_limit::retry_after(response.headers_mut(), seconds);
@@ -278,9 +312,13 @@ pub(super) fn user_agent(headers: &HeaderMap) -> UserAgent {
 }
 
 /// The HTTP answer to GraphQL responses: its status and body as the module
-/// notes say, its `Content-Type` the negotiated one, and the cache and HTTP
-/// headers the responses asked for.
-fn graphql_response(responses: BatchResponse, media_type: MediaType) -> Response {
+/// notes say, its `Content-Type` the negotiated one, its `Cache-Control` the
+/// caller's (see `caching`), and the HTTP headers the responses asked for.
+fn graphql_response(
+    responses: BatchResponse,
+    media_type: MediaType,
+    cache_control: HeaderValue,
+) -> Response {
     let (status, body) = match &responses {
         BatchResponse::Single(response) => {
             // An unknown persisted query is how Apollo's clients learn to
@@ -312,12 +350,7 @@ fn graphql_response(responses: BatchResponse, media_type: MediaType) -> Response
     let mut http_response = (status, body).into_response();
     let headers = http_response.headers_mut();
     headers.insert(header::CONTENT_TYPE, media_type.content_type());
-    if responses.is_ok()
-        && let Some(cache_control) = responses.cache_control().value()
-        && let Ok(value) = HeaderValue::from_str(&cache_control)
-    {
-        headers.insert(header::CACHE_CONTROL, value);
-    }
+    headers.insert(header::CACHE_CONTROL, cache_control);
     headers.extend(responses.http_headers());
     http_response
 }
@@ -346,14 +379,6 @@ impl<'a> Body<'a> {
             Body::Executed(response)
         }
     }
-}
-
-/// Whether a request's chosen operation is a mutation. A document that does
-/// not parse (or does not fit the bounds) is not one: executing it reports
-/// why. A persisted query sent by hash alone is looked up first, so a hash
-/// cannot smuggle a mutation through GET.
-fn is_mutation(state: &AppState, request: &mut async_graphql::Request) -> bool {
-    state.pipeline.operation_type_of(request) == Some(OperationType::Mutation)
 }
 
 /// A GraphQL-shaped error outside of execution (bad body, panic, 413), as

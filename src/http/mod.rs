@@ -3,6 +3,7 @@
 //! middleware every request passes.
 
 mod body_limit;
+mod caching;
 mod client_address;
 mod graphiql;
 mod graphql;
@@ -72,6 +73,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
             config.request_timeout(),
         ))
         .layer(cors(config))
+        .layer(axum::middleware::map_response(caching::one_vary_line))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())
 }

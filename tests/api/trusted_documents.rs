@@ -24,7 +24,7 @@ fn sha256(text: &str) -> String {
 /// Runs `conduit-gateway documents ARGS` against `app`'s database, off the
 /// test's runtime: the server runs on it, and blocking it while the
 /// server's worker holds SQLite's write lock would lock the command out.
-async fn documents(app: &TestApp, args: &[&str]) -> std::process::Output {
+pub(crate) async fn documents(app: &TestApp, args: &[&str]) -> std::process::Output {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_conduit-gateway"));
     command
         .arg("documents")
