@@ -95,8 +95,9 @@ impl Shared {
             up: AtomicBool::new(false),
             address,
         };
-        shared.probe().await;
-        if shared.status() == SharedStatus::Up {
+        let answers = shared.ping().await.is_ok();
+        shared.up.store(answers, Ordering::Relaxed);
+        if answers {
             tracing::info!(
                 redis = %shared.address,
                 per_minute = per_minute.get(),
@@ -166,18 +167,25 @@ impl Shared {
 
     /// Asks Redis whether it answers, and says so when that changed.
     async fn probe(&self) {
-        let mut connection = self.connection.clone();
-        let ping = redis::cmd("PING");
-        let answer =
-            tokio::time::timeout(self.timeout, ping.query_async::<String>(&mut connection)).await;
-        match answer {
-            Ok(Ok(_)) => {
+        match self.ping().await {
+            Ok(()) => {
                 if !self.up.swap(true, Ordering::Relaxed) {
                     tracing::info!(redis = %self.address, "Redis answers: the query budget is shared again");
                 }
             }
-            Ok(Err(error)) => self.went_down(&error),
-            Err(_) => self.went_down(&format_args!("no answer within {:?}", self.timeout)),
+            Err(why) => self.went_down(&why),
+        }
+    }
+
+    /// One PING, within the timeout.
+    async fn ping(&self) -> Result<(), String> {
+        let mut connection = self.connection.clone();
+        let ping = redis::cmd("PING");
+        match tokio::time::timeout(self.timeout, ping.query_async::<String>(&mut connection)).await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(_) => Err(format!("no answer within {:?}", self.timeout)),
         }
     }
 
