@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -112,9 +112,20 @@ impl Refused {
                 "too many WebSocket connections from this address",
             ),
         };
-        super::graphql::error_response(status, message, "RATE_LIMITED")
+        let body = json!({ "errors": [{
+            "message": message,
+            "extensions": { "code": "RATE_LIMITED", "retryAfter": CAP_RETRY_AFTER_SECS },
+        }] });
+        let mut response = (status, axum::Json(body)).into_response();
+        super::rate_limit::retry_after(response.headers_mut(), CAP_RETRY_AFTER_SECS);
+        response
     }
 }
+
+/// What a client refused by a connection or subscription cap is told to
+/// wait: a guess (the cap frees when others leave, which nobody knows in
+/// advance), but the contract's RATE_LIMITED always says how long.
+const CAP_RETRY_AFTER_SECS: u64 = 5;
 
 struct ConnectionGuard {
     connections: Arc<Connections>,
@@ -445,8 +456,7 @@ impl Connection {
         let place = match place {
             Ok(place) => place,
             Err(message) => {
-                let refusal =
-                    json!([{ "message": message, "extensions": { "code": "RATE_LIMITED" } }]);
+                let refusal = json!([{ "message": message, "extensions": { "code": "RATE_LIMITED", "retryAfter": CAP_RETRY_AFTER_SECS } }]);
                 self.send(json!({ "type": "error", "id": id, "payload": refusal }));
                 return Ok(());
             }

@@ -263,6 +263,11 @@ e2e! {
 
 /// An upgrade's HTTP status.
 async fn upgrade_status(app: &TestApp) -> u16 {
+    upgrade_refusal(app).await.0
+}
+
+/// The status of a WebSocket upgrade, and its `Retry-After` if refused.
+async fn upgrade_refusal(app: &TestApp) -> (u16, Option<String>) {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
     let mut request = format!("ws://{}/graphql", app.addr)
         .into_client_request()
@@ -271,8 +276,14 @@ async fn upgrade_status(app: &TestApp) -> u16 {
         .headers_mut()
         .insert("Sec-WebSocket-Protocol", TRANSPORT.parse().unwrap());
     match tokio_tungstenite::connect_async(request).await {
-        Ok(_) => 101,
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Ok(_) => (101, None),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => (
+            response.status().as_u16(),
+            response
+                .headers()
+                .get("retry-after")
+                .map(|value| value.to_str().unwrap().to_owned()),
+        ),
         Err(other) => panic!("{other}"),
     }
 }
@@ -282,7 +293,7 @@ e2e! {
     async fn connections_per_client_are_capped(app) {
         let _first = Client::ready(&app, TRANSPORT, None).await;
         let _second = Client::ready(&app, TRANSPORT, None).await;
-        assert_eq!(upgrade_status(&app).await, 429);
+        assert_eq!(upgrade_refusal(&app).await, (429, Some("5".to_owned())));
     }
 }
 
@@ -298,6 +309,7 @@ e2e! {
         let refusal = second.next().await;
         assert_eq!(refusal["type"], "error");
         assert_eq!(refusal["payload"][0]["extensions"]["code"], "RATE_LIMITED");
+        assert_eq!(refusal["payload"][0]["extensions"]["retryAfter"], 5);
     }
 }
 
