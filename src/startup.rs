@@ -162,20 +162,21 @@ impl App {
             }
             worker
         });
-        let schema = graphql::build_schema(
-            Services {
-                db: request_db.clone(),
-                tokens: (*tokens).clone(),
-                events: events.clone(),
-                sessions,
-                lockout: config.lockout(),
-                mail: mailer.is_some(),
-                outbound: config.webhooks.policy(),
-            },
-            Limits {
-                max_depth: config.max_query_depth as usize,
-            },
-        );
+        let services = Services {
+            db: request_db.clone(),
+            tokens: (*tokens).clone(),
+            events: events.clone(),
+            sessions,
+            lockout: config.lockout(),
+            mail: mailer.is_some(),
+            outbound: config.webhooks.policy(),
+        };
+        let limits = Limits {
+            max_depth: config.max_query_depth as usize,
+        };
+        let schema = graphql::build_schema(services.clone(), limits);
+        let fast_schema =
+            graphql::build_schema_validating(services, limits, async_graphql::ValidationMode::Fast);
         let trusted = Arc::new(TrustedDocuments::new(config.trusted_documents));
         let trusted_events = events.subscribe();
         trusted
@@ -204,6 +205,7 @@ impl App {
         .await?;
         let pipeline = Pipeline::new(
             schema,
+            fast_schema,
             DocumentCache::new(config.document_cache_bytes),
             trusted.clone(),
             config.request_limits(),

@@ -26,6 +26,7 @@ use super::cost::{CostModel, Refusal};
 use super::documents::{DocumentCache, sha256};
 use super::error::{self, classify_all, with_code};
 use super::trusted::{Mode, Trusted, TrustedDocuments, manifest};
+use super::validate_once::ValidatedOnce;
 use super::variables::InputTypes;
 use super::viewer::UserAgent;
 use super::{AppSchema, Viewer, batching, bounds, loaders};
@@ -67,6 +68,8 @@ pub struct RequestLimits {
 #[derive(Clone)]
 pub struct Pipeline {
     pub schema: AppSchema,
+    /// The schema for stored documents validated once already.
+    fast_schema: AppSchema,
     pub documents: DocumentCache,
     /// The stored documents, and whether only they may run.
     pub trusted: Arc<TrustedDocuments>,
@@ -110,11 +113,18 @@ struct Prepared {
     parsed: Option<(String, ExecutableDocument)>,
     /// What running it costs (`cost`), computed with the parse.
     cost: u64,
+    /// A stored document's one-time validation (`validate_once`): `None`
+    /// for every other document.
+    stored: Option<ValidatedOnce>,
 }
 
 impl Pipeline {
+    /// `schema` validates in full, `fast_schema` (the same schema in
+    /// async-graphql's `Fast` validation mode) runs stored documents that
+    /// passed once (see `validate_once`).
     pub fn new(
         schema: AppSchema,
+        fast_schema: AppSchema,
         documents: DocumentCache,
         trusted: Arc<TrustedDocuments>,
         limits: RequestLimits,
@@ -123,6 +133,7 @@ impl Pipeline {
         let cost = Arc::new(CostModel::from_sdl(&sdl));
         let inputs = Arc::new(InputTypes::from_sdl(&sdl));
         Self {
+            fast_schema,
             inputs,
             schema,
             documents,
@@ -317,14 +328,26 @@ impl Pipeline {
     async fn run(&self, prepared: Result<Prepared, ServerError>) -> Response {
         let mut response = match prepared {
             Ok(Prepared {
-                request, parsed, ..
+                request,
+                parsed,
+                stored,
+                ..
             }) => {
-                let mut response = self.schema.execute(request).await;
+                let validated_before = stored.as_ref().is_some_and(ValidatedOnce::is_done);
+                let schema = if validated_before {
+                    &self.fast_schema
+                } else {
+                    &self.schema
+                };
+                let mut response = schema.execute(request).await;
                 classify_all(&mut response);
-                if let Some((hash, document)) = parsed
-                    && validated(&response)
-                {
-                    self.documents.insert(hash, document);
+                if validated(&response) {
+                    if let Some((hash, document)) = parsed {
+                        self.documents.insert(hash, document);
+                    }
+                    if let Some(stored) = stored {
+                        stored.done();
+                    }
                 }
                 return response;
             }
@@ -414,6 +437,7 @@ impl Pipeline {
             request,
             parsed: None,
             cost,
+            stored: None,
         })
     }
 
@@ -439,8 +463,9 @@ impl Pipeline {
         {
             self.inputs.check(operation, &request.variables)?;
         }
-        let request = request.data(trusted.validation.clone());
-        self.cached(request, &trusted.document)
+        let mut prepared = self.cached(request, &trusted.document)?;
+        prepared.stored = Some(trusted.validation.clone());
+        Ok(prepared)
     }
 
     /// The request with its document parsed: a stored (trusted) document
@@ -536,6 +561,7 @@ impl Pipeline {
             request,
             parsed: Some((hash, document)),
             cost,
+            stored: None,
         })
     }
 }
