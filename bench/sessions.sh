@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# What sessions cost the token homepage (issue 14): a build from before
-# them beside this one, alternating, each with a token of its own (an old
-# token names no session), the server alone on a seeded database, the
-# query budget off in the new build so only the session check differs.
+# What sessions and the query budget cost the token homepage (issue 14): a
+# build from before both beside this one, alternating, each with a token of
+# its own (an old token names no session), the server alone on a seeded
+# database: `old`, `new` with the budget off (only the session check
+# differs) and `budget` (the default budget, per instance).
 # wrk, 2 threads, 32 connections, DURATION s after a 3 s warm-up.
 #
 # Usage: bench/sessions.sh OLD_BINARY NEW_BINARY DATABASE_URL
@@ -37,7 +38,7 @@ measure() {  # label binary flags...
   export TOKEN
   wrk -t2 -c32 -d3s -s "$work/post.lua" "$url" > /dev/null
   wrk -t2 -c32 -d"${duration}s" --latency -s "$work/post.lua" "$url" > "$work/wrk.txt"
-  printf '%-4s %9s req/s  p50 %8s  p99 %8s  non-2xx %s\n' "$label" \
+  printf '%-6s %9s req/s  p50 %8s  p99 %8s  non-2xx %s\n' "$label" \
     "$(awk '/^Requests\/sec/ {print $2}' "$work/wrk.txt")" \
     "$(awk '$1 == "50%" {print $2}' "$work/wrk.txt")" \
     "$(awk '$1 == "99%" {print $2}' "$work/wrk.txt")" \
@@ -48,8 +49,8 @@ measure() {  # label binary flags...
 for round in $(seq 1 "$rounds"); do
   echo "round $round"
   if [ $((round % 2)) = 1 ]; then
-    measure old "$old"; measure new "$new" --rate-limit-cost-per-minute 0
+    measure old "$old"; measure new "$new" --rate-limit-cost-per-minute 0; measure budget "$new"
   else
-    measure new "$new" --rate-limit-cost-per-minute 0; measure old "$old"
+    measure budget "$new"; measure new "$new" --rate-limit-cost-per-minute 0; measure old "$old"
   fi
 done

@@ -19,17 +19,18 @@ url="http://127.0.0.1:$port/graphql"
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
-query=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["query"], end="")' "$ops/homepage.json")
-id=$(printf '%s' "$query" | sha256sum | cut -d' ' -f1)
-python3 - "$ops/homepage.json" "$work" "$id" <<'PY'
-import json, sys
-homepage, work, id = sys.argv[1], sys.argv[2], sys.argv[3]
+# The id in Python, from the exact text (a shell substitution would drop
+# its final newline, and the id would not match: `add` says so).
+python3 - "$ops/homepage.json" "$work" <<'PY'
+import hashlib, json, sys
+homepage, work = sys.argv[1], sys.argv[2]
 query = json.load(open(homepage))["query"]
+id = hashlib.sha256(query.encode()).hexdigest()
 json.dump({id: query}, open(f"{work}/manifest.json", "w"))
 json.dump({"query": query}, open(f"{work}/text.json", "w"))
 json.dump({"documentId": f"sha256:{id}"}, open(f"{work}/id.json", "w"))
 PY
-"$binary" documents add "$work/manifest.json" --database-url "$database" > /dev/null
+DATABASE_URL="$database" "$binary" documents add "$work/manifest.json" > /dev/null
 
 for how in text id; do
   cat > "$work/$how.lua" <<LUA
