@@ -153,17 +153,10 @@ pub async fn follow(
                 Err(RecvError::Lagged(_)) => true,
                 Err(RecvError::Closed) => return,
             },
-            () = sleep_or_never(poll) => true,
+            () = tokio::time::sleep(poll.unwrap_or_default()), if poll.is_some() => true,
         };
         if reload && let Err(error) = trusted.load(&db).await {
             tracing::error!(error = ?error, "cannot reload the trusted documents");
         }
-    }
-}
-
-async fn sleep_or_never(duration: Option<Duration>) {
-    match duration {
-        Some(duration) => tokio::time::sleep(duration).await,
-        None => std::future::pending().await,
     }
 }
