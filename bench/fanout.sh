@@ -1,25 +1,30 @@
 #!/usr/bin/env bash
 # The outbox benchmark on PostgreSQL: createArticle's latency for an author
-# with 10 followers and one with 100,000, and how fast the NEW_ARTICLE
-# fan-out writes notifications. Env: FOLLOWERS (100000), REQUESTS (30), PG_ADMIN.
+# with 10 followers and one with 100,000, then with WEBHOOKS (50) webhooks
+# as well (to bench/webhook_receiver.rs on loopback), and how fast the
+# NEW_ARTICLE fan-out writes notifications.
+# Env: FOLLOWERS (100000), WEBHOOKS (50), REQUESTS (30), PG_ADMIN.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 export PATH="$HOME/.cargo/bin:$PATH"
 FOLLOWERS=${FOLLOWERS:-100000}
 REQUESTS=${REQUESTS:-30}
+WEBHOOKS=${WEBHOOKS:-50}
 PG_ADMIN=${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
 db=conduit_fanout_bench
 url="${PG_ADMIN%/*}/$db"
 command -v oha >/dev/null || cargo install oha --locked
-cargo build --release --quiet --bin conduit-gateway
+cargo build --release --quiet --bin conduit-gateway --example webhook-receiver
 server="$root/target/release/conduit-gateway"
 work=$(mktemp -d)
 pid=
 stop() { [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; pid=; }
-trap 'stop; rm -rf "$work"' EXIT
+"$root/target/release/examples/webhook-receiver" 127.0.0.1:18097 &
+rpid=$!
+trap 'stop; kill "$rpid"; rm -rf "$work"' EXIT
 start() {  # extra serve flags
-  "$server" serve --listen 127.0.0.1:18095 --database-url "$url" "$@" > "$work/server.log" 2>&1 &
+  "$server" serve --listen 127.0.0.1:18095 --database-url "$url" --webhook-allow-private-networks "$@" > "$work/server.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 100); do curl -sf -o /dev/null http://127.0.0.1:18095/healthz && return; sleep 0.2; done
   echo "the server did not start" >&2; exit 1
@@ -69,8 +74,17 @@ stop
 start
 latency "by quiet (10 followers), worker on" "$quiet"
 latency "by popular ($FOLLOWERS), worker on" "$popular"
-# Let the fan-outs above finish before timing one alone.
+# Let the fan-outs above finish before the next series.
 while [ "$(q "SELECT count(*) FROM outbox")" != 0 ]; do sleep 1; done
+for i in $(seq 1 "$WEBHOOKS"); do
+  gql "$popular" "{\"query\":\"mutation { createWebhook(input: {url: \\\"http://127.0.0.1:18097/hook$i\\\", events: [ARTICLE_PUBLISHED]}) { secret } }\"}" > /dev/null
+done
+echo "webhooks of popular: $(q "SELECT count(*) FROM webhooks w JOIN users u ON u.id = w.owner_id WHERE u.username = 'popular' AND w.active")"
+latency "by quiet (10 followers), worker on" "$quiet"
+latency "by popular ($FOLLOWERS + $WEBHOOKS webhooks), worker on" "$popular"
+while [ "$(q "SELECT count(*) FROM outbox")" != 0 ]; do sleep 1; done
+while [ "$(q "SELECT count(*) FROM webhook_deliveries WHERE status = 'PENDING'")" != 0 ]; do sleep 1; done
+echo "deliveries: $(q "SELECT status, count(*) FROM webhook_deliveries GROUP BY status")"
 
 echo "## one NEW_ARTICLE fan-out to $FOLLOWERS followers"
 before=$(q "SELECT count(*) FROM notifications")

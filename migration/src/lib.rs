@@ -26,6 +26,7 @@ mod m20260101_000015_create_sign_in_failures;
 mod m20260101_000016_create_webhooks;
 mod m20260101_000017_create_trusted_documents;
 mod m20260101_000018_create_emails_and_password_resets;
+mod m20260101_000019_index_webhook_queues;
 
 pub struct Migrator;
 
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000016_create_webhooks::Migration),
             Box::new(m20260101_000017_create_trusted_documents::Migration),
             Box::new(m20260101_000018_create_emails_and_password_resets::Migration),
+            Box::new(m20260101_000019_index_webhook_queues::Migration),
         ]
     }
 }

@@ -6,8 +6,9 @@
 //!
 //! Concurrency is bounded twice: at most `concurrency` deliveries held in
 //! all, and at most `per_endpoint` in flight to any one webhook. A webhook
-//! whose deliveries are all in flight is left out of the next claim, so a
-//! slow or dead endpoint fills its own slots and nobody else's.
+//! the runner holds enough of is left out of the general claim and
+//! supplied from its own queue, so a slow or dead endpoint fills its own
+//! slots and nobody else's, and its backlog is not read to find others'.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -47,8 +48,9 @@ pub struct Settings {
 
 impl Settings {
     /// How long a claim holds a delivery: an attempt may wait for its
-    /// webhook's slot (one attempt's time at most, since a webhook is never
-    /// claimed for more than it can run at once) and then take the whole
+    /// webhook's slot (one attempt's time at most, since no more than twice
+    /// a webhook's slots are held: one round in flight, one waiting) and
+    /// then take the whole
     /// timeout, plus room for recording it. A runner that dies holds its
     /// deliveries this long at most.
     pub fn lease(&self) -> Duration {
@@ -114,6 +116,34 @@ pub fn judge(
 struct Endpoint {
     in_flight: usize,
     waiting: VecDeque<Claimed>,
+    /// Sent (or failed to be) but not yet recorded: still held.
+    unrecorded: usize,
+    /// The last claim of its deliveries came back full: its queue may
+    /// hold more that are due.
+    more: bool,
+}
+
+impl Endpoint {
+    fn held(&self) -> usize {
+        self.in_flight + self.waiting.len() + self.unrecorded
+    }
+}
+
+/// What the attempts tell the runner.
+enum Signal {
+    /// A receiver answered (or did not, in time) one of this webhook's
+    /// deliveries: its slot is free.
+    Answered(i64),
+    /// An attempt of this webhook's is recorded: the runner holds it no
+    /// more.
+    Recorded(i64),
+}
+
+/// One attempt's result, on its way to be recorded.
+struct Answer {
+    delivery: Claimed,
+    attempt: Attempt,
+    took: Duration,
 }
 
 pub struct Runner {
@@ -122,6 +152,12 @@ pub struct Runner {
     settings: Settings,
     metrics: Arc<Metrics>,
     events: EventBus,
+}
+
+/// What the runner holds, by webhook.
+struct Held {
+    endpoints: HashMap<i64, Endpoint>,
+    total: usize,
 }
 
 impl Runner {
@@ -146,94 +182,220 @@ impl Runner {
     /// Delivers until `shutdown` completes; then lets the attempts in
     /// flight finish (within the timeout) and hands back what it held
     /// unsent.
+    ///
+    /// # Implementation notes
+    /// Two kinds of claim. The general one looks at every webhook's due
+    /// deliveries (leaving out the webhooks this runner already holds
+    /// enough of); it runs at start, when the bus says deliveries were
+    /// queued, when the last one came back full, and else when the next
+    /// delivery falls due (at most `poll` apart). Between them, a webhook
+    /// whose last claim came back full is kept supplied from its own
+    /// queue: up to twice its slots are held (the second half waiting for
+    /// the first), and a refill comes when half are free. So the steady
+    /// state of a busy endpoint costs one short indexed claim per
+    /// `per_endpoint` deliveries, however long another webhook's backlog
+    /// is. Attempts are recorded by one task, in batches (`record_all`).
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut wakeups = self.events.subscribe();
         let settings = self.settings;
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<i64>();
-        let mut endpoints: HashMap<i64, Endpoint> = HashMap::new();
-        let mut held = 0usize;
+        let (signals_tx, mut signals) = mpsc::unbounded_channel::<Signal>();
+        let (answers, answered) = mpsc::unbounded_channel::<Answer>();
+        tokio::spawn(record_all(
+            self.db.clone(),
+            Arc::clone(&self.metrics),
+            answered,
+            signals_tx.clone(),
+        ));
+        let mut held = Held {
+            endpoints: HashMap::new(),
+            total: 0,
+        };
         // Claim in batches: waiting for a quarter of the slots to free up
         // costs nothing in latency under load and saves a statement per
         // delivery.
         let batch = (settings.concurrency / 4).max(1);
+        let mut look_at = tokio::time::Instant::now();
         loop {
-            while let Ok(webhook_id) = done_rx.try_recv() {
-                held -= 1;
-                self.finished(&mut endpoints, webhook_id, &done_tx);
+            while let Ok(signal) = signals.try_recv() {
+                self.on_signal(&mut held, signal, &signals_tx, &answers);
             }
-            let room = settings.concurrency - held;
-            let mut claimed_all = false;
-            if room >= batch || (held == 0 && room > 0) {
-                let busy: Vec<i64> = endpoints
+            self.refill(&mut held, &signals_tx, &answers).await;
+            let room = settings.concurrency - held.total;
+            let can_claim = room >= batch || (held.total == 0 && room > 0);
+            if can_claim && tokio::time::Instant::now() >= look_at {
+                let busy: Vec<i64> = held
+                    .endpoints
                     .iter()
-                    .filter(|(_, e)| e.in_flight + e.waiting.len() >= settings.per_endpoint)
+                    .filter(|(_, e)| e.held() >= settings.per_endpoint)
                     .map(|(&id, _)| id)
                     .collect();
-                match deliveries::claim(
+                let claimed = deliveries::claim(
                     &self.db,
                     room,
                     settings.per_endpoint,
                     &busy,
                     settings.lease(),
                 )
-                .await
-                {
+                .await;
+                look_at = match claimed {
+                    Ok(claimed) if claimed.len() == room => {
+                        self.take(
+                            &mut held,
+                            claimed,
+                            settings.per_endpoint,
+                            &signals_tx,
+                            &answers,
+                        );
+                        tokio::time::Instant::now()
+                    }
                     Ok(claimed) => {
-                        claimed_all = claimed.len() == room;
-                        held += claimed.len();
-                        for delivery in claimed {
-                            let webhook_id = delivery.webhook_id;
-                            endpoints
-                                .entry(webhook_id)
-                                .or_default()
-                                .waiting
-                                .push_back(delivery);
-                            self.start_waiting(&mut endpoints, webhook_id, &done_tx);
-                        }
+                        self.take(
+                            &mut held,
+                            claimed,
+                            settings.per_endpoint,
+                            &signals_tx,
+                            &answers,
+                        );
+                        tokio::time::Instant::now() + self.until_next_due().await
                     }
                     Err(error) => {
                         tracing::error!(error = ?error, "the webhook runner cannot claim deliveries");
+                        tokio::time::Instant::now() + settings.poll
                     }
-                }
-            }
-            if claimed_all {
+                };
                 continue;
             }
-            let wait = self.until_next_due().await;
             tokio::select! {
                 () = &mut shutdown => break,
-                () = queued(&mut wakeups) => {}
-                Some(webhook_id) = done_rx.recv() => {
-                    held -= 1;
-                    self.finished(&mut endpoints, webhook_id, &done_tx);
+                () = queued(&mut wakeups) => look_at = tokio::time::Instant::now(),
+                Some(signal) = signals.recv() => {
+                    self.on_signal(&mut held, signal, &signals_tx, &answers);
                 }
-                () = tokio::time::sleep(wait) => {}
+                () = tokio::time::sleep_until(look_at), if can_claim => {}
             }
         }
         // Stopping: what waits for a slot goes back to the table for any
         // runner; what is in flight gets its timeout to finish.
-        let unsent: Vec<Claimed> = endpoints
+        let unsent: Vec<Claimed> = held
+            .endpoints
             .values_mut()
             .flat_map(|endpoint| endpoint.waiting.drain(..))
             .collect();
-        held -= unsent.len();
+        held.total -= unsent.len();
         if let Err(error) = deliveries::release(&self.db, &unsent).await {
             tracing::warn!(error = ?error, "cannot hand back unsent webhook deliveries; their lease will run out");
         }
         let deadline = tokio::time::Instant::now() + settings.timeout + Duration::from_secs(1);
-        while held > 0 {
-            match tokio::time::timeout_at(deadline, done_rx.recv()).await {
-                Ok(Some(_)) => held -= 1,
+        while held.total > 0 {
+            match tokio::time::timeout_at(deadline, signals.recv()).await {
+                Ok(Some(Signal::Recorded(_))) => held.total -= 1,
+                Ok(Some(Signal::Answered(_))) => {}
                 _ => break,
             }
         }
     }
 
+    /// Keeps each webhook whose queue may hold more supplied from it, once
+    /// half of the twice-its-slots it may hold are free.
+    async fn refill(
+        &self,
+        held: &mut Held,
+        signals: &mpsc::UnboundedSender<Signal>,
+        answers: &mpsc::UnboundedSender<Answer>,
+    ) {
+        let per_endpoint = self.settings.per_endpoint;
+        let wanting: Vec<(i64, usize)> = held
+            .endpoints
+            .iter()
+            .filter(|(_, e)| e.more && e.held() <= per_endpoint)
+            .map(|(&id, e)| (id, 2 * per_endpoint - e.held()))
+            .collect();
+        for (webhook_id, wanted) in wanting {
+            let room = self.settings.concurrency - held.total;
+            if room == 0 {
+                return;
+            }
+            let asked = wanted.min(room);
+            match deliveries::claim_for_webhook(&self.db, webhook_id, asked, self.settings.lease())
+                .await
+            {
+                Ok(claimed) => {
+                    let full = claimed.len() == asked;
+                    self.take(held, claimed, usize::MAX, signals, answers);
+                    if let Some(endpoint) = held.endpoints.get_mut(&webhook_id) {
+                        endpoint.more = full;
+                    }
+                    self.start_waiting(held, webhook_id, signals, answers);
+                }
+                Err(error) => {
+                    tracing::error!(error = ?error, "the webhook runner cannot claim deliveries");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Holds what a claim returned, and starts what has a free slot. A
+    /// webhook that got `full` deliveries may have more due.
+    fn take(
+        &self,
+        held: &mut Held,
+        claimed: Vec<Claimed>,
+        full: usize,
+        signals: &mpsc::UnboundedSender<Signal>,
+        answers: &mpsc::UnboundedSender<Answer>,
+    ) {
+        held.total += claimed.len();
+        let mut got: HashMap<i64, usize> = HashMap::new();
+        for delivery in claimed {
+            *got.entry(delivery.webhook_id).or_default() += 1;
+            held.endpoints
+                .entry(delivery.webhook_id)
+                .or_default()
+                .waiting
+                .push_back(delivery);
+        }
+        for (webhook_id, count) in got {
+            if count >= full
+                && let Some(endpoint) = held.endpoints.get_mut(&webhook_id)
+            {
+                endpoint.more = true;
+            }
+            self.start_waiting(held, webhook_id, signals, answers);
+        }
+    }
+
+    fn on_signal(
+        &self,
+        held: &mut Held,
+        signal: Signal,
+        signals: &mpsc::UnboundedSender<Signal>,
+        answers: &mpsc::UnboundedSender<Answer>,
+    ) {
+        let webhook_id = match signal {
+            Signal::Answered(webhook_id) => {
+                if let Some(endpoint) = held.endpoints.get_mut(&webhook_id) {
+                    endpoint.in_flight -= 1;
+                    endpoint.unrecorded += 1;
+                }
+                webhook_id
+            }
+            Signal::Recorded(webhook_id) => {
+                held.total -= 1;
+                if let Some(endpoint) = held.endpoints.get_mut(&webhook_id) {
+                    endpoint.unrecorded -= 1;
+                }
+                webhook_id
+            }
+        };
+        self.start_waiting(held, webhook_id, signals, answers);
+    }
+
     /// How long to sleep when nothing can be claimed now: until the next
     /// delivery is due, at most the poll interval; the poll interval when
-    /// a due delivery could not be claimed (its webhook is busy: a slot
-    /// freeing up wakes the runner).
+    /// a due delivery could not be claimed (its webhook is busy: its own
+    /// queue keeps it supplied).
     async fn until_next_due(&self) -> Duration {
         match deliveries::next_due(&self.db).await {
             Ok(Some(at)) => {
@@ -255,26 +417,16 @@ impl Runner {
         }
     }
 
-    fn finished(
-        &self,
-        endpoints: &mut HashMap<i64, Endpoint>,
-        webhook_id: i64,
-        done: &mpsc::UnboundedSender<i64>,
-    ) {
-        if let Some(endpoint) = endpoints.get_mut(&webhook_id) {
-            endpoint.in_flight -= 1;
-        }
-        self.start_waiting(endpoints, webhook_id, done);
-    }
-
-    /// Starts what waits for `webhook_id` while it has free slots.
+    /// Starts what waits for `webhook_id` while it has free slots, and
+    /// forgets a webhook it holds nothing of and expects nothing more from.
     fn start_waiting(
         &self,
-        endpoints: &mut HashMap<i64, Endpoint>,
+        held: &mut Held,
         webhook_id: i64,
-        done: &mpsc::UnboundedSender<i64>,
+        signals: &mpsc::UnboundedSender<Signal>,
+        answers: &mpsc::UnboundedSender<Answer>,
     ) {
-        let Some(endpoint) = endpoints.get_mut(&webhook_id) else {
+        let Some(endpoint) = held.endpoints.get_mut(&webhook_id) else {
             return;
         };
         while endpoint.in_flight < self.settings.per_endpoint {
@@ -282,20 +434,24 @@ impl Runner {
                 break;
             };
             endpoint.in_flight += 1;
-            let (db, client, settings, metrics, done) = (
-                self.db.clone(),
+            let (client, settings, signals, answers) = (
                 self.client.clone(),
                 self.settings,
-                Arc::clone(&self.metrics),
-                done.clone(),
+                signals.clone(),
+                answers.clone(),
             );
             tokio::spawn(async move {
-                attempt(&db, &client, &settings, &metrics, &delivery).await;
-                let _ = done.send(delivery.webhook_id);
+                let (attempt, took) = attempt(&client, &settings, &delivery).await;
+                let _ = signals.send(Signal::Answered(delivery.webhook_id));
+                let _ = answers.send(Answer {
+                    delivery,
+                    attempt,
+                    took,
+                });
             });
         }
-        if endpoint.in_flight == 0 && endpoint.waiting.is_empty() {
-            endpoints.remove(&webhook_id);
+        if endpoint.held() == 0 && !endpoint.more {
+            held.endpoints.remove(&webhook_id);
         }
     }
 }
@@ -313,15 +469,14 @@ async fn queued(wakeups: &mut broadcast::Receiver<Delivery>) {
     }
 }
 
-/// Sends one delivery once and records what came of it.
+/// Sends one delivery once and judges the answer.
 #[tracing::instrument(skip_all, fields(delivery = delivery.id, webhook = delivery.webhook_id))]
 async fn attempt(
-    db: &DatabaseConnection,
     client: &HttpClient,
     settings: &Settings,
-    metrics: &Metrics,
     delivery: &Claimed,
-) {
+) -> (Attempt, Duration) {
+    let attempts = u32::try_from(delivery.attempts).unwrap_or(0) + 1;
     // The timestamp is the attempt's own: receivers refuse old ones (five
     // minutes, in the reference libraries), and a retry may come hours
     // after the first attempt.
@@ -332,8 +487,13 @@ async fn attempt(
         timestamp,
         &delivery.payload,
     ) else {
-        tracing::error!("a webhook's secret is not whsec_ and base64; nothing sent");
-        return;
+        let no_answer = Err(NoAnswer::Other(
+            "the webhook's secret is not whsec_ and base64".to_owned(),
+        ));
+        return (
+            judge(settings, &no_answer, attempts, rand::rng().random()),
+            Duration::ZERO,
+        );
     };
     let headers = [
         ("webhook-id", delivery.message_id.clone()),
@@ -345,19 +505,75 @@ async fn attempt(
         .post_json(&delivery.url, &headers, delivery.payload.clone())
         .await;
     let took = started.elapsed();
-    let attempts = u32::try_from(delivery.attempts).unwrap_or(0) + 1;
-    let outcome = judge(settings, &result, attempts, rand::rng().random());
-    let outcome_label = match deliveries::record(db, delivery, &outcome).await {
+    (
+        judge(settings, &result, attempts, rand::rng().random()),
+        took,
+    )
+}
+
+/// Records attempts as they come, in batches: whatever arrived while the
+/// last batch was being written goes in the next, so under load one
+/// statement records many successes and with none a success is recorded
+/// at once. Failures, rare and each touching its webhook, are recorded one
+/// by one.
+async fn record_all(
+    db: DatabaseConnection,
+    metrics: Arc<Metrics>,
+    mut answered: mpsc::UnboundedReceiver<Answer>,
+    signals: mpsc::UnboundedSender<Signal>,
+) {
+    const BATCH: usize = 256;
+    let mut batch = Vec::with_capacity(BATCH);
+    while answered.recv_many(&mut batch, BATCH).await > 0 {
+        let successes: Vec<(&Claimed, u16)> = batch
+            .iter()
+            .filter(|a| a.attempt.next == Next::Succeeded)
+            .map(|a| (&a.delivery, a.attempt.status.unwrap_or(200)))
+            .collect();
+        let recorded = if successes.is_empty() {
+            Ok(Default::default())
+        } else {
+            deliveries::record_successes(&db, &successes).await
+        };
+        let recorded = recorded.unwrap_or_else(|error| {
+            // Unrecorded: the leases run out and the deliveries are sent again.
+            tracing::error!(error = ?error, "cannot record webhook delivery attempts");
+            Default::default()
+        });
+        for answer in batch.drain(..) {
+            let outcome = if answer.attempt.next == Next::Succeeded {
+                if recorded.contains(&answer.delivery.id) {
+                    AttemptOutcome::Succeeded
+                } else {
+                    AttemptOutcome::Stale
+                }
+            } else {
+                record_failure(&db, &answer).await
+            };
+            metrics.record_webhook_attempt(outcome, answer.took);
+            let _ = signals.send(Signal::Recorded(answer.delivery.webhook_id));
+        }
+    }
+}
+
+/// Records an attempt that did not succeed, with the one log line of a
+/// delivery that failed for good.
+async fn record_failure(db: &DatabaseConnection, answer: &Answer) -> AttemptOutcome {
+    let Answer {
+        delivery, attempt, ..
+    } = answer;
+    match deliveries::record(db, delivery, attempt).await {
         Ok(Recorded::Succeeded) => AttemptOutcome::Succeeded,
         Ok(Recorded::Retrying) => AttemptOutcome::Retrying,
         Ok(Recorded::Stale) => AttemptOutcome::Stale,
         Ok(Recorded::Failed { disabled }) => {
-            // The one log line of a delivery that failed for good.
             tracing::warn!(
                 message_id = %delivery.message_id,
-                attempts,
-                status = outcome.status,
-                error = outcome.error.as_deref().unwrap_or(""),
+                delivery = delivery.id,
+                webhook = delivery.webhook_id,
+                attempts = delivery.attempts + 1,
+                status = attempt.status,
+                error = attempt.error.as_deref().unwrap_or(""),
                 webhook_disabled = disabled.unwrap_or("no"),
                 "webhook delivery failed for good"
             );
@@ -368,8 +584,7 @@ async fn attempt(
             tracing::error!(error = ?error, "cannot record a webhook delivery attempt");
             AttemptOutcome::Stale
         }
-    };
-    metrics.record_webhook_attempt(outcome_label, took);
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! is due again and another runner sends it (at least once; receivers drop
 //! duplicates by `webhook-id`, the same on every attempt).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -133,6 +133,50 @@ pub async fn claim(
         values,
     )
     .await?;
+    leased(db, rows, until).await
+}
+
+/// Claims up to `limit` due deliveries of one active webhook, soonest
+/// first, leasing each until now + `lease`: how the runner keeps an
+/// endpoint it already serves supplied, reading that webhook's own queue
+/// (`idx_webhook_deliveries_queue`) and no one else's.
+pub async fn claim_for_webhook(
+    db: &DatabaseConnection,
+    webhook_id: i64,
+    limit: usize,
+    lease: Duration,
+) -> Result<Vec<Claimed>> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let now = time::now();
+    let until = now + chrono::Duration::from_std(lease).map_err(anyhow::Error::from)?;
+    let lock = match db.get_database_backend() {
+        DbBackend::Postgres => " FOR UPDATE SKIP LOCKED",
+        _ => "",
+    };
+    let rows = sql::query_all(
+        db,
+        &format!(
+            "UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id IN (\
+               SELECT d.id FROM webhook_deliveries d \
+               WHERE d.webhook_id = ? AND d.status = 'PENDING' AND d.next_attempt_at <= ? \
+                 AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.webhook_id AND w.active = ?) \
+               ORDER BY d.next_attempt_at, d.id LIMIT {limit}{lock}) \
+             RETURNING id, webhook_id, message_id, payload, attempts"
+        ),
+        vec![until.into(), webhook_id.into(), now.into(), true.into()],
+    )
+    .await?;
+    leased(db, rows, until).await
+}
+
+/// The claimed rows with their webhooks' URL and secret, in id order.
+async fn leased(
+    db: &DatabaseConnection,
+    rows: Vec<sea_orm::QueryResult>,
+    until: DateTime<Utc>,
+) -> Result<Vec<Claimed>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -194,7 +238,15 @@ pub async fn record(
     attempt: &Attempt,
 ) -> Result<Recorded> {
     let (status, next_at) = match attempt.next {
-        Next::Succeeded => (SUCCEEDED, None),
+        Next::Succeeded => {
+            let answered = attempt.status.unwrap_or(200);
+            let recorded = record_successes(db, &[(delivery, answered)]).await?;
+            return Ok(if recorded.contains(&delivery.id) {
+                Recorded::Succeeded
+            } else {
+                Recorded::Stale
+            });
+        }
         Next::RetryAt(at) => (PENDING, Some(at)),
         Next::Failed | Next::Gone => (FAILED, None),
     };
@@ -202,7 +254,9 @@ pub async fn record(
         .error
         .as_ref()
         .map(|e| e.chars().take(2_000).collect());
-    let update = (
+    let txn = begin_write(db).await?;
+    let changed = sql::execute(
+        &txn,
         "UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, \
          last_response_status = ?, last_error = ?, next_attempt_at = ? \
          WHERE id = ? AND status = 'PENDING' AND next_attempt_at = ?",
@@ -214,25 +268,9 @@ pub async fn record(
             delivery.id.into(),
             delivery.lease.into(),
         ],
-    );
-    if attempt.next == Next::Succeeded {
-        // The common case, one statement unless the webhook was failing.
-        if sql::execute(db, update.0, update.1).await? == 0 {
-            return Ok(Recorded::Stale);
-        }
-        if delivery.webhook_failing {
-            sql::execute(
-                db,
-                "UPDATE webhooks SET consecutive_failures = 0, failing_since = NULL WHERE id = ?",
-                vec![delivery.webhook_id.into()],
-            )
-            .await?;
-        }
-        return Ok(Recorded::Succeeded);
-    }
-
-    let txn = begin_write(db).await?;
-    if sql::execute(&txn, update.0, update.1).await? == 0 {
+    )
+    .await?;
+    if changed == 0 {
         txn.rollback().await?;
         return Ok(Recorded::Stale);
     }
@@ -282,6 +320,69 @@ pub async fn record(
         PENDING => Recorded::Retrying,
         _ => Recorded::Failed { disabled },
     })
+}
+
+/// Records attempts that were answered 2xx, with the status each got, and
+/// answers the ids recorded; the others' leases were no longer their
+/// runner's (as in `record`). Successes of webhooks that were failing
+/// clear their failures.
+///
+/// # Implementation notes
+/// One `UPDATE ... RETURNING id` per (status, lease) pair, so usually one
+/// for the whole batch: every delivery of one claim shares its lease, and
+/// receivers answer one status. One statement, one commit, where a
+/// delivery each cost the runner half its rate to one fast receiver.
+pub async fn record_successes(
+    db: &DatabaseConnection,
+    answered: &[(&Claimed, u16)],
+) -> Result<HashSet<i64>> {
+    let mut groups: HashMap<(u16, DateTime<Utc>), Vec<i64>> = HashMap::new();
+    for (delivery, status) in answered {
+        groups
+            .entry((*status, delivery.lease))
+            .or_default()
+            .push(delivery.id);
+    }
+    let backend = db.get_database_backend();
+    let mut recorded = HashSet::with_capacity(answered.len());
+    for ((status, lease), ids) in groups {
+        let (ids_in, ids_values) = sql::any_of(backend, "id", &ids);
+        let mut values: Vec<Value> = vec![SUCCEEDED.into(), i32::from(status).into()];
+        values.extend(ids_values);
+        values.push(lease.into());
+        let rows = sql::query_all(
+            db,
+            &format!(
+                "UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, \
+                 last_response_status = ?, last_error = NULL, next_attempt_at = NULL \
+                 WHERE {ids_in} AND status = 'PENDING' AND next_attempt_at = ? RETURNING id"
+            ),
+            values,
+        )
+        .await?;
+        for row in rows {
+            recorded.insert(row.try_get::<i64>("", "id")?);
+        }
+    }
+    let mut recovered: Vec<i64> = answered
+        .iter()
+        .filter(|(d, _)| d.webhook_failing && recorded.contains(&d.id))
+        .map(|(d, _)| d.webhook_id)
+        .collect();
+    recovered.sort_unstable();
+    recovered.dedup();
+    if !recovered.is_empty() {
+        let (ids_in, values) = sql::any_of(backend, "id", &recovered);
+        sql::execute(
+            db,
+            &format!(
+                "UPDATE webhooks SET consecutive_failures = 0, failing_since = NULL WHERE {ids_in}"
+            ),
+            values,
+        )
+        .await?;
+    }
+    Ok(recorded)
 }
 
 /// Queues a delivery again, as a new PENDING series (attempts from 0) with
