@@ -121,15 +121,19 @@ struct Endpoint {
     /// The last claim of its deliveries came back full: its queue may
     /// hold more that are due.
     more: bool,
+    /// A claim of its own queue is out.
+    claiming: bool,
 }
 
 impl Endpoint {
-    fn held(&self) -> usize {
-        self.in_flight + self.waiting.len() + self.unrecorded
+    /// Deliveries that are to be sent or are being sent.
+    fn unanswered(&self) -> usize {
+        self.in_flight + self.waiting.len()
     }
 }
 
-/// What the attempts tell the runner.
+/// What attempts and claims tell the runner's loop, which awaits nothing
+/// but these: a claim or a record never holds up the start of an attempt.
 enum Signal {
     /// A receiver answered (or did not, in time) one of this webhook's
     /// deliveries: its slot is free.
@@ -137,6 +141,16 @@ enum Signal {
     /// An attempt of this webhook's is recorded: the runner holds it no
     /// more.
     Recorded(i64),
+    /// A claim came back, for `asked` slots set aside when it went out: a
+    /// refill of one webhook's queue, or (`webhook: None`) the general
+    /// claim, with how long to wait before the next one when it was not
+    /// full.
+    Claimed {
+        webhook: Option<i64>,
+        asked: usize,
+        result: crate::domain::Result<Vec<Claimed>>,
+        look_again: Duration,
+    },
 }
 
 /// One attempt's result, on its way to be recorded.
@@ -144,6 +158,13 @@ struct Answer {
     delivery: Claimed,
     attempt: Attempt,
     took: Duration,
+}
+
+/// Where attempts and claims report.
+#[derive(Clone)]
+struct Reports {
+    signals: mpsc::UnboundedSender<Signal>,
+    answers: mpsc::UnboundedSender<Answer>,
 }
 
 pub struct Runner {
@@ -155,9 +176,21 @@ pub struct Runner {
 }
 
 /// What the runner holds, by webhook.
+#[derive(Default)]
 struct Held {
     endpoints: HashMap<i64, Endpoint>,
+    /// Deliveries held (claimed and not yet recorded) and slots set aside
+    /// for claims that are out.
     total: usize,
+    general_claim_out: bool,
+    /// Shutting down: nothing new is sent.
+    stopping: bool,
+}
+
+impl Held {
+    fn claims_out(&self) -> bool {
+        self.general_claim_out || self.endpoints.values().any(|e| e.claiming)
+    }
 }
 
 impl Runner {
@@ -184,33 +217,35 @@ impl Runner {
     /// unsent.
     ///
     /// # Implementation notes
-    /// Two kinds of claim. The general one looks at every webhook's due
-    /// deliveries (leaving out the webhooks this runner already holds
-    /// enough of); it runs at start, when the bus says deliveries were
-    /// queued, when the last one came back full, and else when the next
-    /// delivery falls due (at most `poll` apart). Between them, a webhook
-    /// whose last claim came back full is kept supplied from its own
-    /// queue: up to twice its slots are held (the second half waiting for
-    /// the first), and a refill comes when half are free. So the steady
-    /// state of a busy endpoint costs one short indexed claim per
-    /// `per_endpoint` deliveries, however long another webhook's backlog
-    /// is. Attempts are recorded by one task, in batches (`record_all`).
+    /// Two kinds of claim, each a task of its own. The general one looks
+    /// at every webhook's due deliveries (leaving out the webhooks this
+    /// runner already keeps busy); it runs at start, when the bus says
+    /// deliveries were queued, when the last one came back full, and else
+    /// when the next delivery falls due (at most `poll` apart). Between
+    /// them, a webhook whose last claim came back full is kept supplied
+    /// from its own queue: up to twice its slots are held (a round in
+    /// flight, a round waiting), topped up when a quarter are free. So a
+    /// busy endpoint costs one short indexed claim per few deliveries,
+    /// however long another webhook's backlog is, and its slots never wait
+    /// for the database. Attempts are recorded by one task, in batches
+    /// (`record_all`).
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut wakeups = self.events.subscribe();
         let settings = self.settings;
         let (signals_tx, mut signals) = mpsc::unbounded_channel::<Signal>();
-        let (answers, answered) = mpsc::unbounded_channel::<Answer>();
+        let (answers_tx, answered) = mpsc::unbounded_channel::<Answer>();
         tokio::spawn(record_all(
             self.db.clone(),
             Arc::clone(&self.metrics),
             answered,
             signals_tx.clone(),
         ));
-        let mut held = Held {
-            endpoints: HashMap::new(),
-            total: 0,
+        let reports = Reports {
+            signals: signals_tx,
+            answers: answers_tx,
         };
+        let mut held = Held::default();
         // Claim in batches: waiting for a quarter of the slots to free up
         // costs nothing in latency under load and saves a statement per
         // delivery.
@@ -218,65 +253,36 @@ impl Runner {
         let mut look_at = tokio::time::Instant::now();
         loop {
             while let Ok(signal) = signals.try_recv() {
-                self.on_signal(&mut held, signal, &signals_tx, &answers);
+                self.on_signal(&mut held, signal, &reports, &mut look_at);
             }
-            self.refill(&mut held, &signals_tx, &answers).await;
+            self.refill(&mut held, &reports);
             let room = settings.concurrency - held.total;
-            let can_claim = room >= batch || (held.total == 0 && room > 0);
+            let can_claim =
+                !held.general_claim_out && (room >= batch || (held.total == 0 && room > 0));
             if can_claim && tokio::time::Instant::now() >= look_at {
-                let busy: Vec<i64> = held
-                    .endpoints
-                    .iter()
-                    .filter(|(_, e)| e.held() >= settings.per_endpoint)
-                    .map(|(&id, _)| id)
-                    .collect();
-                let claimed = deliveries::claim(
-                    &self.db,
-                    room,
-                    settings.per_endpoint,
-                    &busy,
-                    settings.lease(),
-                )
-                .await;
-                look_at = match claimed {
-                    Ok(claimed) if claimed.len() == room => {
-                        self.take(
-                            &mut held,
-                            claimed,
-                            settings.per_endpoint,
-                            &signals_tx,
-                            &answers,
-                        );
-                        tokio::time::Instant::now()
-                    }
-                    Ok(claimed) => {
-                        self.take(
-                            &mut held,
-                            claimed,
-                            settings.per_endpoint,
-                            &signals_tx,
-                            &answers,
-                        );
-                        tokio::time::Instant::now() + self.until_next_due().await
-                    }
-                    Err(error) => {
-                        tracing::error!(error = ?error, "the webhook runner cannot claim deliveries");
-                        tokio::time::Instant::now() + settings.poll
-                    }
-                };
+                self.claim_generally(&mut held, room, &reports);
                 continue;
             }
             tokio::select! {
                 () = &mut shutdown => break,
                 () = queued(&mut wakeups) => look_at = tokio::time::Instant::now(),
                 Some(signal) = signals.recv() => {
-                    self.on_signal(&mut held, signal, &signals_tx, &answers);
+                    self.on_signal(&mut held, signal, &reports, &mut look_at);
                 }
                 () = tokio::time::sleep_until(look_at), if can_claim => {}
             }
         }
-        // Stopping: what waits for a slot goes back to the table for any
-        // runner; what is in flight gets its timeout to finish.
+        // Stopping: the claims still out come back first; what waits for a
+        // slot goes back to the table for any runner; what is in flight
+        // gets its timeout to finish.
+        held.stopping = true;
+        let deadline = tokio::time::Instant::now() + settings.timeout + Duration::from_secs(1);
+        while held.claims_out() {
+            match tokio::time::timeout_at(deadline, signals.recv()).await {
+                Ok(Some(signal)) => self.on_signal(&mut held, signal, &reports, &mut look_at),
+                _ => break,
+            }
+        }
         let unsent: Vec<Claimed> = held
             .endpoints
             .values_mut()
@@ -286,51 +292,130 @@ impl Runner {
         if let Err(error) = deliveries::release(&self.db, &unsent).await {
             tracing::warn!(error = ?error, "cannot hand back unsent webhook deliveries; their lease will run out");
         }
-        let deadline = tokio::time::Instant::now() + settings.timeout + Duration::from_secs(1);
         while held.total > 0 {
             match tokio::time::timeout_at(deadline, signals.recv()).await {
                 Ok(Some(Signal::Recorded(_))) => held.total -= 1,
-                Ok(Some(Signal::Answered(_))) => {}
+                Ok(Some(_)) => {}
                 _ => break,
             }
         }
     }
 
-    /// Keeps each webhook whose queue may hold more supplied from it, once
-    /// half of the twice-its-slots it may hold are free.
-    async fn refill(
-        &self,
-        held: &mut Held,
-        signals: &mpsc::UnboundedSender<Signal>,
-        answers: &mpsc::UnboundedSender<Answer>,
-    ) {
+    /// Sends the general claim out for `room` deliveries.
+    fn claim_generally(&self, held: &mut Held, room: usize, reports: &Reports) {
         let per_endpoint = self.settings.per_endpoint;
-        let wanting: Vec<(i64, usize)> = held
+        // A webhook kept supplied from its own queue is left out.
+        let busy: Vec<i64> = held
             .endpoints
             .iter()
-            .filter(|(_, e)| e.more && e.held() <= per_endpoint)
-            .map(|(&id, e)| (id, 2 * per_endpoint - e.held()))
+            .filter(|(_, e)| e.claiming || e.unanswered() >= per_endpoint)
+            .map(|(&id, _)| id)
             .collect();
-        for (webhook_id, wanted) in wanting {
+        held.general_claim_out = true;
+        held.total += room;
+        let (db, settings, signals) = (self.db.clone(), self.settings, reports.signals.clone());
+        tokio::spawn(async move {
+            let result = deliveries::claim(&db, room, per_endpoint, &busy, settings.lease()).await;
+            let look_again = match &result {
+                Ok(claimed) if claimed.len() < room => until_next_due(&db, settings.poll).await,
+                Ok(_) => Duration::ZERO,
+                Err(_) => settings.poll,
+            };
+            let _ = signals.send(Signal::Claimed {
+                webhook: None,
+                asked: room,
+                result,
+                look_again,
+            });
+        });
+    }
+
+    /// Tops up each webhook whose queue may hold more, once a quarter of
+    /// the twice-its-slots it may hold are free.
+    fn refill(&self, held: &mut Held, reports: &Reports) {
+        if held.stopping {
+            return;
+        }
+        let per_endpoint = self.settings.per_endpoint;
+        let most = 2 * per_endpoint;
+        let top_up_below = most - (most / 4).max(1);
+        for (&webhook_id, endpoint) in &mut held.endpoints {
             let room = self.settings.concurrency - held.total;
             if room == 0 {
                 return;
             }
-            let asked = wanted.min(room);
-            match deliveries::claim_for_webhook(&self.db, webhook_id, asked, self.settings.lease())
-                .await
-            {
-                Ok(claimed) => {
-                    let full = claimed.len() == asked;
-                    self.take(held, claimed, usize::MAX, signals, answers);
-                    if let Some(endpoint) = held.endpoints.get_mut(&webhook_id) {
-                        endpoint.more = full;
-                    }
-                    self.start_waiting(held, webhook_id, signals, answers);
+            if !endpoint.more || endpoint.claiming || endpoint.unanswered() > top_up_below {
+                continue;
+            }
+            let asked = (most - endpoint.unanswered()).min(room);
+            endpoint.claiming = true;
+            held.total += asked;
+            let (db, lease, signals) = (
+                self.db.clone(),
+                self.settings.lease(),
+                reports.signals.clone(),
+            );
+            tokio::spawn(async move {
+                let result = deliveries::claim_for_webhook(&db, webhook_id, asked, lease).await;
+                let _ = signals.send(Signal::Claimed {
+                    webhook: Some(webhook_id),
+                    asked,
+                    result,
+                    look_again: Duration::ZERO,
+                });
+            });
+        }
+    }
+
+    fn on_signal(
+        &self,
+        held: &mut Held,
+        signal: Signal,
+        reports: &Reports,
+        look_at: &mut tokio::time::Instant,
+    ) {
+        match signal {
+            Signal::Answered(webhook_id) => {
+                if let Some(endpoint) = held.endpoints.get_mut(&webhook_id) {
+                    endpoint.in_flight -= 1;
+                    endpoint.unrecorded += 1;
                 }
-                Err(error) => {
+                self.start_waiting(held, webhook_id, reports);
+            }
+            Signal::Recorded(webhook_id) => {
+                held.total -= 1;
+                if let Some(endpoint) = held.endpoints.get_mut(&webhook_id) {
+                    endpoint.unrecorded -= 1;
+                }
+                self.start_waiting(held, webhook_id, reports);
+            }
+            Signal::Claimed {
+                webhook,
+                asked,
+                result,
+                look_again,
+            } => {
+                held.total -= asked;
+                let claimed = result.unwrap_or_else(|error| {
                     tracing::error!(error = ?error, "the webhook runner cannot claim deliveries");
-                    return;
+                    Vec::new()
+                });
+                let full = claimed.len() == asked;
+                match webhook {
+                    None => {
+                        held.general_claim_out = false;
+                        *look_at = tokio::time::Instant::now() + look_again;
+                        // A webhook that got all a claim gives one may have
+                        // more: its own queue supplies it from now on.
+                        self.take(held, claimed, self.settings.per_endpoint, reports);
+                    }
+                    Some(webhook_id) => {
+                        self.take(held, claimed, usize::MAX, reports);
+                        let endpoint = held.endpoints.entry(webhook_id).or_default();
+                        endpoint.claiming = false;
+                        endpoint.more = full;
+                        self.start_waiting(held, webhook_id, reports);
+                    }
                 }
             }
         }
@@ -338,14 +423,7 @@ impl Runner {
 
     /// Holds what a claim returned, and starts what has a free slot. A
     /// webhook that got `full` deliveries may have more due.
-    fn take(
-        &self,
-        held: &mut Held,
-        claimed: Vec<Claimed>,
-        full: usize,
-        signals: &mpsc::UnboundedSender<Signal>,
-        answers: &mpsc::UnboundedSender<Answer>,
-    ) {
+    fn take(&self, held: &mut Held, claimed: Vec<Claimed>, full: usize, reports: &Reports) {
         held.total += claimed.len();
         let mut got: HashMap<i64, usize> = HashMap::new();
         for delivery in claimed {
@@ -362,96 +440,56 @@ impl Runner {
             {
                 endpoint.more = true;
             }
-            self.start_waiting(held, webhook_id, signals, answers);
-        }
-    }
-
-    fn on_signal(
-        &self,
-        held: &mut Held,
-        signal: Signal,
-        signals: &mpsc::UnboundedSender<Signal>,
-        answers: &mpsc::UnboundedSender<Answer>,
-    ) {
-        let webhook_id = match signal {
-            Signal::Answered(webhook_id) => {
-                if let Some(endpoint) = held.endpoints.get_mut(&webhook_id) {
-                    endpoint.in_flight -= 1;
-                    endpoint.unrecorded += 1;
-                }
-                webhook_id
-            }
-            Signal::Recorded(webhook_id) => {
-                held.total -= 1;
-                if let Some(endpoint) = held.endpoints.get_mut(&webhook_id) {
-                    endpoint.unrecorded -= 1;
-                }
-                webhook_id
-            }
-        };
-        self.start_waiting(held, webhook_id, signals, answers);
-    }
-
-    /// How long to sleep when nothing can be claimed now: until the next
-    /// delivery is due, at most the poll interval; the poll interval when
-    /// a due delivery could not be claimed (its webhook is busy: its own
-    /// queue keeps it supplied).
-    async fn until_next_due(&self) -> Duration {
-        match deliveries::next_due(&self.db).await {
-            Ok(Some(at)) => {
-                let now = Utc::now();
-                if at > now {
-                    (at - now)
-                        .to_std()
-                        .unwrap_or_default()
-                        .min(self.settings.poll)
-                } else {
-                    self.settings.poll
-                }
-            }
-            Ok(None) => self.settings.poll,
-            Err(error) => {
-                tracing::error!(error = ?error, "the webhook runner cannot reach the database");
-                self.settings.poll
-            }
+            self.start_waiting(held, webhook_id, reports);
         }
     }
 
     /// Starts what waits for `webhook_id` while it has free slots, and
     /// forgets a webhook it holds nothing of and expects nothing more from.
-    fn start_waiting(
-        &self,
-        held: &mut Held,
-        webhook_id: i64,
-        signals: &mpsc::UnboundedSender<Signal>,
-        answers: &mpsc::UnboundedSender<Answer>,
-    ) {
+    fn start_waiting(&self, held: &mut Held, webhook_id: i64, reports: &Reports) {
         let Some(endpoint) = held.endpoints.get_mut(&webhook_id) else {
             return;
         };
-        while endpoint.in_flight < self.settings.per_endpoint {
+        while !held.stopping && endpoint.in_flight < self.settings.per_endpoint {
             let Some(delivery) = endpoint.waiting.pop_front() else {
                 break;
             };
             endpoint.in_flight += 1;
-            let (client, settings, signals, answers) = (
-                self.client.clone(),
-                self.settings,
-                signals.clone(),
-                answers.clone(),
-            );
+            let (client, settings, reports) = (self.client.clone(), self.settings, reports.clone());
             tokio::spawn(async move {
                 let (attempt, took) = attempt(&client, &settings, &delivery).await;
-                let _ = signals.send(Signal::Answered(delivery.webhook_id));
-                let _ = answers.send(Answer {
+                let _ = reports.signals.send(Signal::Answered(delivery.webhook_id));
+                let _ = reports.answers.send(Answer {
                     delivery,
                     attempt,
                     took,
                 });
             });
         }
-        if endpoint.held() == 0 && !endpoint.more {
+        if endpoint.unanswered() + endpoint.unrecorded == 0 && !endpoint.more && !endpoint.claiming
+        {
             held.endpoints.remove(&webhook_id);
+        }
+    }
+}
+
+/// How long to sleep when the general claim found less than it could
+/// take: until the next delivery is due, at most `poll`; `poll` when a due
+/// delivery was left (its webhook is busy: its own queue supplies it).
+async fn until_next_due(db: &DatabaseConnection, poll: Duration) -> Duration {
+    match deliveries::next_due(db).await {
+        Ok(Some(at)) => {
+            let now = Utc::now();
+            if at > now {
+                (at - now).to_std().unwrap_or_default().min(poll)
+            } else {
+                poll
+            }
+        }
+        Ok(None) => poll,
+        Err(error) => {
+            tracing::error!(error = ?error, "the webhook runner cannot reach the database");
+            poll
         }
     }
 }

@@ -47,30 +47,20 @@ pub async fn execute(
             if still == 0 {
                 return Ok(Done::default());
             }
-            let notified = notifications::insert(
+            tell(
                 txn,
-                &[NewNotification {
+                NewNotification {
                     recipient_id: followee_id,
                     actor_id: follower_id,
                     kind: NEW_FOLLOWER,
                     article_id: None,
                     comment_id: None,
                     dedupe_key: format!("follow:{follower_id}:{followee_id}"),
-                }],
-            )
-            .await?;
-            let deliveries = webhook_events::queue(
-                txn,
-                followee_id,
+                },
                 WebhookEvent::UserFollowed { follower_id },
                 queued_at,
             )
-            .await?;
-            Ok(Done {
-                notified,
-                deliveries,
-                ..Done::default()
-            })
+            .await
         }
         Job::NotifyFavorite {
             user_id,
@@ -83,33 +73,23 @@ pub async fn execute(
             else {
                 return Ok(Done::default());
             };
-            let notified = notifications::insert(
+            tell(
                 txn,
-                &[NewNotification {
+                NewNotification {
                     recipient_id: author_id,
                     actor_id: user_id,
                     kind: ARTICLE_FAVORITED,
                     article_id: Some(article_id),
                     comment_id: None,
                     dedupe_key: format!("favorite:{user_id}:{article_id}"),
-                }],
-            )
-            .await?;
-            let deliveries = webhook_events::queue(
-                txn,
-                author_id,
+                },
                 WebhookEvent::ArticleFavorited {
                     article_id,
                     user_id,
                 },
                 queued_at,
             )
-            .await?;
-            Ok(Done {
-                notified,
-                deliveries,
-                ..Done::default()
-            })
+            .await
         }
         Job::NotifyComment { comment_id } => {
             let rows = sql::query_all(
@@ -130,30 +110,20 @@ pub async fn execute(
             if actor == recipient {
                 return Ok(Done::default());
             }
-            let notified = notifications::insert(
+            tell(
                 txn,
-                &[NewNotification {
+                NewNotification {
                     recipient_id: recipient,
                     actor_id: actor,
                     kind: NEW_COMMENT,
                     article_id: Some(article_id),
                     comment_id: Some(comment_id),
                     dedupe_key: format!("comment:{comment_id}"),
-                }],
-            )
-            .await?;
-            let deliveries = webhook_events::queue(
-                txn,
-                recipient,
+                },
                 WebhookEvent::CommentAdded { comment_id },
                 queued_at,
             )
-            .await?;
-            Ok(Done {
-                notified,
-                deliveries,
-                ..Done::default()
-            })
+            .await
         }
         Job::FanOutNewArticle {
             article_id,
@@ -215,6 +185,24 @@ pub async fn execute(
             })
         }
     }
+}
+
+/// Tells one user of something: their notification, and the same event to
+/// their webhooks that listen for it.
+async fn tell(
+    txn: &impl ConnectionTrait,
+    notification: NewNotification,
+    event: WebhookEvent,
+    queued_at: DateTime<Utc>,
+) -> Result<Done> {
+    let recipient = notification.recipient_id;
+    let notified = notifications::insert(txn, &[notification]).await?;
+    let deliveries = webhook_events::queue(txn, recipient, event, queued_at).await?;
+    Ok(Done {
+        notified,
+        deliveries,
+        ..Done::default()
+    })
 }
 
 async fn author_of(txn: &impl ConnectionTrait, article_id: i64) -> Result<Option<i64>> {

@@ -757,9 +757,11 @@ async fn deliveries_survive_a_sigkill(postgres: bool) {
             )
             .await;
     }
-    // Two in flight (held by the receiver), four waiting.
+    // Two in flight (held by the receiver), four waiting. (An attempt held
+    // past the 1 s timeout is tried again, so a loaded machine may show a
+    // few more arrivals by the time this looks.)
     let held = receiver.wait_for("/hold", 2, Duration::from_secs(20)).await;
-    assert_eq!(held.len(), 2);
+    assert!(held.len() >= 2, "in flight at the kill: {}", held.len());
 
     first.kill();
     receiver.release();
