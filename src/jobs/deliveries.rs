@@ -404,10 +404,14 @@ impl Runner {
                 match webhook {
                     None => {
                         held.general_claim_out = false;
-                        *look_at = tokio::time::Instant::now() + look_again;
                         // A webhook that got all a claim gives one may have
-                        // more: its own queue supplies it from now on.
-                        self.take(held, claimed, self.settings.per_endpoint, reports);
+                        // more: its own queue supplies it from now on, and
+                        // the next general claim, at once, leaves it out,
+                        // so a long backlog (all of one window) cannot
+                        // hide another webhook's due deliveries for a poll.
+                        let capped = self.take(held, claimed, self.settings.per_endpoint, reports);
+                        *look_at = tokio::time::Instant::now()
+                            + if capped { Duration::ZERO } else { look_again };
                     }
                     Some(webhook_id) => {
                         self.take(held, claimed, usize::MAX, reports);
@@ -422,8 +426,9 @@ impl Runner {
     }
 
     /// Holds what a claim returned, and starts what has a free slot. A
-    /// webhook that got `full` deliveries may have more due.
-    fn take(&self, held: &mut Held, claimed: Vec<Claimed>, full: usize, reports: &Reports) {
+    /// webhook that got `full` deliveries may have more due; answers
+    /// whether any did.
+    fn take(&self, held: &mut Held, claimed: Vec<Claimed>, full: usize, reports: &Reports) -> bool {
         held.total += claimed.len();
         let mut got: HashMap<i64, usize> = HashMap::new();
         for delivery in claimed {
@@ -434,14 +439,17 @@ impl Runner {
                 .waiting
                 .push_back(delivery);
         }
+        let mut any_full = false;
         for (webhook_id, count) in got {
             if count >= full
                 && let Some(endpoint) = held.endpoints.get_mut(&webhook_id)
             {
                 endpoint.more = true;
+                any_full = true;
             }
             self.start_waiting(held, webhook_id, reports);
         }
+        any_full
     }
 
     /// Starts what waits for `webhook_id` while it has free slots, and
