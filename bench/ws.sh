@@ -19,7 +19,7 @@ SCENARIOS=${SCENARIOS:-sqlite postgres hop}
 PG_ADMIN=${PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
 
 # Each connection is a file descriptor in the server and one in the client.
-want=$((SUBSCRIBERS + 2048))
+want=$((SUBSCRIBERS + 1024))
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$want" ]; then
   ulimit -n "$want" 2>/dev/null || {
     echo "cannot raise open files to $want (hard limit $(ulimit -Hn)); lower SUBSCRIBERS or raise the limit" >&2
