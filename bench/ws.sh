@@ -7,7 +7,8 @@
 # Env: SUBSCRIBERS (10000); SOURCES, how many loopback source addresses the
 # subscribers spread over, from 127.0.0.2 (1 + SUBSCRIBERS / 20000: one
 # address has ~28,000 ephemeral ports); SERVER, another server binary to
-# measure (an older build, for before and after); PORT_BASE (18391);
+# measure (an older build, for before and after) and CLIENT, a built
+# ws-fanout (with both, nothing is built); PORT_BASE (18391);
 # SCENARIOS (`sqlite postgres hop`); PG_ADMIN.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,9 +29,11 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$want" ]; then
 fi
 
 work=$(mktemp -d)
-cargo build --release --quiet --bin conduit-gateway --example ws-fanout
+if [ -z "${SERVER:-}" ] || [ -z "${CLIENT:-}" ]; then
+  cargo build --release --quiet --bin conduit-gateway --example ws-fanout
+fi
 server=${SERVER:-"$root/target/release/conduit-gateway"}
-client="$root/target/release/examples/ws-fanout"
+client=${CLIENT:-"$root/target/release/examples/ws-fanout"}
 sources=$(seq -s, -f '127.0.0.%g' 2 $((SOURCES + 1)))
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
