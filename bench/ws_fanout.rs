@@ -3,6 +3,10 @@
 //! instance), and reports how long each subscriber waited for it, plus the
 //! server's memory per connection.
 //!
+//! Past ~28,000 connections one source address runs out of ephemeral
+//! ports; `--source-addresses 127.0.0.2,127.0.0.3,...` spreads the
+//! subscribers over several (any 127.0.0.0/8 address is loopback on Linux).
+//!
 //! `cargo run --release --example ws-fanout -- --help` lists the options;
 //! `bench/ws.sh` runs the scenarios recorded in BENCHMARKS.md.
 
@@ -35,6 +39,10 @@ struct Args {
     /// The subscribing server's pid, to read its memory (VmRSS).
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Local addresses the subscribers' sockets are bound to, in turn
+    /// (comma-separated); none: whatever the system picks.
+    #[arg(long, value_delimiter = ',')]
+    source_addresses: Vec<std::net::IpAddr>,
 }
 
 #[tokio::main]
@@ -50,12 +58,15 @@ async fn main() -> anyhow::Result<()> {
     let (arrivals, mut arrived) = mpsc::unbounded_channel::<(usize, Instant)>();
     let started = Instant::now();
     let connect_slots = Arc::new(tokio::sync::Semaphore::new(256));
+    let server: std::net::SocketAddr = args.subscribe_to.parse()?;
     for i in 0..args.subscribers {
         let (ready, arrivals, slots) = (ready.clone(), arrivals.clone(), connect_slots.clone());
-        let (url, slug) = (format!("ws://{}/graphql", args.subscribe_to), slug.clone());
+        let slug = slug.clone();
+        let source = (!args.source_addresses.is_empty())
+            .then(|| args.source_addresses[i % args.source_addresses.len()]);
         tokio::spawn(async move {
             let permit = slots.acquire_owned().await.expect("semaphore");
-            let mut socket = match subscribe(&url, &slug).await {
+            let mut socket = match subscribe(server, source, &slug).await {
                 Ok(socket) => socket,
                 Err(error) => {
                     eprintln!("subscriber {i}: {error}");
@@ -92,6 +103,8 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
+    let mut everyone_got_everything = true;
+    let cpu_before = args.server_pid.and_then(cpu_ms);
     for write in 0..args.writes {
         let sent = Instant::now();
         add_comment(&http, &args.write_to, &token, &slug, write).await?;
@@ -108,6 +121,11 @@ async fn main() -> anyhow::Result<()> {
                 () = &mut deadline => break,
             }
         }
+        everyone_got_everything &= latencies.len() == args.subscribers;
+        if latencies.is_empty() {
+            println!("write {write}: 0 of {} received", args.subscribers);
+            continue;
+        }
         latencies.sort();
         let pct =
             |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
@@ -121,19 +139,44 @@ async fn main() -> anyhow::Result<()> {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // The wall clock depends on what else the machine runs; the server's
+    // own CPU time for the writes (and their fan-out) much less so.
+    if let (Some(before), Some(after)) = (cpu_before, args.server_pid.and_then(cpu_ms)) {
+        println!(
+            "server CPU for the writes: {} ms, {:.1} ms per write",
+            after - before,
+            (after - before) as f64 / args.writes.max(1) as f64
+        );
+    }
+    println!(
+        "every subscriber got every write: {}",
+        if everyone_got_everything { "yes" } else { "NO" }
+    );
     Ok(())
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
-async fn subscribe(url: &str, slug: &str) -> anyhow::Result<Socket> {
-    let mut request = url.into_client_request()?;
+async fn subscribe(
+    server: std::net::SocketAddr,
+    source: Option<std::net::IpAddr>,
+    slug: &str,
+) -> anyhow::Result<Socket> {
+    let mut request = format!("ws://{server}/graphql").into_client_request()?;
     request.headers_mut().insert(
         "Sec-WebSocket-Protocol",
         HeaderValue::from_static("graphql-transport-ws"),
     );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    let tcp = if server.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    if let Some(source) = source {
+        tcp.bind(std::net::SocketAddr::new(source, 0))?;
+    }
+    let stream = tcp.connect(server).await?;
+    let (mut socket, _) = tokio_tungstenite::client_async(request, stream).await?;
     socket
         .send(text(json!({ "type": "connection_init" })))
         .await?;
@@ -230,6 +273,16 @@ async fn add_comment(
     )
     .await?;
     Ok(())
+}
+
+/// CPU time (user and system) a process has used, in milliseconds, from
+/// /proc (10 ms ticks).
+fn cpu_ms(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks * 10)
 }
 
 /// Resident memory of a process, from /proc.

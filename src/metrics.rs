@@ -21,6 +21,11 @@ pub struct Metrics {
     sql_failures: AtomicU64,
     sql_micros: AtomicU64,
     query_connections: AtomicU64,
+    /// Responses shared subscriptions computed and encoded (one per event
+    /// and distinct subscription, however many subscribe to it).
+    subscription_executions: AtomicU64,
+    /// Those responses queued to a subscriber's connection.
+    subscription_deliveries: AtomicU64,
     /// Documents refused for not being stored (`--trusted-documents only`),
     /// by client name.
     not_in_list: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
@@ -131,6 +136,14 @@ impl Metrics {
         self.query_connections.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A shared subscription computed and encoded one response, and queued
+    /// it to `delivered` subscribers.
+    pub fn record_subscription_response(&self, delivered: usize) {
+        self.subscription_executions.fetch_add(1, Ordering::Relaxed);
+        self.subscription_deliveries
+            .fetch_add(delivered as u64, Ordering::Relaxed);
+    }
+
     /// A document refused for not being stored, from the client that named
     /// itself `client` (`apollographql-client-name`), if it did.
     pub fn record_not_in_list(&self, client: Option<&str>) {
@@ -206,6 +219,16 @@ impl Metrics {
                 "conduit_query_connections_total",
                 "connections query requests took from the pool, one each for all their statements",
                 &self.query_connections,
+            ),
+            (
+                "conduit_subscription_executions_total",
+                "subscription responses computed and encoded, once per event for all subscribers of the same subscription",
+                &self.subscription_executions,
+            ),
+            (
+                "conduit_subscription_deliveries_total",
+                "subscription responses queued to subscribers' connections",
+                &self.subscription_deliveries,
             ),
         ];
         for (name, help, value) in counters {

@@ -214,6 +214,7 @@ impl App {
         let state = AppState {
             pipeline,
             ws_connections: Default::default(),
+            ws_subscriptions: Default::default(),
             metrics,
             ws_limits: config.ws_limits(),
             db: request_db,

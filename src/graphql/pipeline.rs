@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use async_graphql::futures_util::StreamExt as _;
 use async_graphql::futures_util::future::join_all;
-use async_graphql::futures_util::stream::{self, BoxStream};
+use async_graphql::futures_util::stream::BoxStream;
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationDefinition, OperationType,
 };
@@ -108,6 +108,10 @@ impl PreparedBatch {
 /// A request ready to run, and what to keep once it validated.
 struct Prepared {
     request: Request,
+    /// The SHA-256 of the document's text, however the client named it
+    /// (text, APQ hash, stored id): what tells two requests' documents
+    /// apart.
+    hash: String,
     /// A document parsed for this request, to keep in the cache when it
     /// passes validation.
     parsed: Option<(String, ExecutableDocument)>,
@@ -284,13 +288,14 @@ impl Pipeline {
         Some(budget.charge(caller, total_cost(prepared)).await)
     }
 
-    /// A subscription (or any operation sent over a WebSocket) as a stream
-    /// of responses, charged to `caller`'s budget before it starts.
-    pub async fn execute_stream(
+    /// A subscription (or any operation sent over a WebSocket) looked up,
+    /// parsed, costed and charged to `caller`'s budget, before it starts:
+    /// ready to run, or the answer that refuses it.
+    pub async fn prepare_stream(
         &self,
         request: Request,
         caller: Caller,
-    ) -> BoxStream<'static, Response> {
+    ) -> Result<PreparedStream, Response> {
         let mut prepared = vec![self.prepare(request)];
         if let Err(refusal) = self.check_cost(&prepared) {
             prepared[0] = Err(refusal);
@@ -301,27 +306,11 @@ impl Pipeline {
             prepared[0] = Err(refusal);
         }
         match prepared.remove(0) {
-            Ok(Prepared {
-                request, parsed, ..
-            }) => {
-                let documents = self.documents.clone();
-                let mut parsed = parsed;
-                self.schema
-                    .execute_stream(request)
-                    .map(move |mut response| {
-                        classify_all(&mut response);
-                        if let Some((hash, document)) = parsed.take()
-                            && validated(&response)
-                        {
-                            documents.insert(hash, document);
-                        }
-                        response
-                    })
-                    .boxed()
-            }
-            Err(refusal) => {
-                stream::once(async move { Response::from_errors(vec![refusal]) }).boxed()
-            }
+            Ok(prepared) => Ok(PreparedStream {
+                prepared,
+                pipeline: self.clone(),
+            }),
+            Err(refusal) => Err(Response::from_errors(vec![refusal])),
         }
     }
 
@@ -430,11 +419,13 @@ impl Pipeline {
         &self,
         mut request: Request,
         document: &ExecutableDocument,
+        hash: String,
     ) -> Result<Prepared, ServerError> {
         let cost = self.cost_of(&request, document)?;
         request.set_parsed_query(document.clone());
         Ok(Prepared {
             request,
+            hash,
             parsed: None,
             cost,
             stored: None,
@@ -448,14 +439,19 @@ impl Pipeline {
     /// Only a document of one operation: validation (and the cache hints it
     /// gathers) is of the operation a request names, so a document of
     /// several is validated per request as any other.
-    fn stored(&self, request: Request, trusted: &Trusted) -> Result<Prepared, ServerError> {
+    fn stored(
+        &self,
+        request: Request,
+        trusted: &Trusted,
+        hash: String,
+    ) -> Result<Prepared, ServerError> {
         trusted.used();
         let single = match &trusted.document.operations {
             DocumentOperations::Single(_) => true,
             DocumentOperations::Multiple(operations) => operations.len() == 1,
         };
         if !single {
-            return self.cached(request, &trusted.document);
+            return self.cached(request, &trusted.document, hash);
         }
         if trusted.validation.is_done()
             && let Some(operation) =
@@ -463,7 +459,7 @@ impl Pipeline {
         {
             self.inputs.check(operation, &request.variables)?;
         }
-        let mut prepared = self.cached(request, &trusted.document)?;
+        let mut prepared = self.cached(request, &trusted.document, hash)?;
         prepared.stored = Some(trusted.validation.clone());
         Ok(prepared)
     }
@@ -498,7 +494,7 @@ impl Pipeline {
             if request.query.is_empty() {
                 bounds::check_variables(&request.variables)?;
                 if let Some(trusted) = self.trusted.get(&hash) {
-                    return self.stored(request, &trusted);
+                    return self.stored(request, &trusted, hash);
                 }
                 if self.trusted.mode == Mode::Only {
                     return Err(not_in_list());
@@ -509,7 +505,7 @@ impl Pipeline {
                         error::PERSISTED_QUERY_NOT_FOUND,
                     )
                 })?;
-                return self.cached(request, &document);
+                return self.cached(request, &document, hash);
             }
             if sha256(&request.query) != hash {
                 return Err(with_code(
@@ -529,7 +525,7 @@ impl Pipeline {
     fn by_text(&self, request: Request, hash: String) -> Result<Prepared, ServerError> {
         if let Some(trusted) = self.trusted.get(&hash) {
             bounds::check_variables(&request.variables)?;
-            return self.stored(request, &trusted);
+            return self.stored(request, &trusted, hash);
         }
         if self.trusted.mode == Mode::Only {
             return Err(not_in_list());
@@ -549,7 +545,7 @@ impl Pipeline {
     fn parse_once(&self, mut request: Request, hash: String) -> Result<Prepared, ServerError> {
         bounds::check_variables(&request.variables)?;
         if let Some(document) = self.documents.get(&hash) {
-            return self.cached(request, &document);
+            return self.cached(request, &document, hash);
         }
         bounds::check_text(&request.query, self.limits.max_tokens)?;
         if let Err(error) = request.parsed_query() {
@@ -559,6 +555,7 @@ impl Pipeline {
         let cost = self.cost_of(&request, &document)?;
         Ok(Prepared {
             request,
+            hash: hash.clone(),
             parsed: Some((hash, document)),
             cost,
             stored: None,
@@ -573,6 +570,61 @@ impl Prepared {
         let name = self.request.operation_name.clone();
         let document = self.request.parsed_query().ok()?;
         operation_type(document, name.as_deref())
+    }
+}
+
+/// A request sent over a WebSocket, ready to run (`Pipeline::prepare_stream`).
+pub struct PreparedStream {
+    prepared: Prepared,
+    pipeline: Pipeline,
+}
+
+impl PreparedStream {
+    /// Whether it runs a subscription (rather than a query or mutation).
+    pub fn is_subscription(&mut self) -> bool {
+        self.prepared.operation_type() == Some(OperationType::Subscription)
+    }
+
+    /// The SHA-256 of its document's text.
+    pub fn document_hash(&self) -> &str {
+        &self.prepared.hash
+    }
+
+    pub fn operation_name(&self) -> Option<&str> {
+        self.prepared.request.operation_name.as_deref()
+    }
+
+    pub fn variables(&self) -> &async_graphql::Variables {
+        &self.prepared.request.variables
+    }
+
+    /// The same request with `value` among what its resolvers can reach.
+    pub fn data<D: std::any::Any + Send + Sync>(mut self, value: D) -> Self {
+        self.prepared.request.data.insert(value);
+        self
+    }
+
+    /// Runs it: its responses, each with its errors' codes; a document
+    /// parsed for it is kept once it passes validation.
+    pub fn run(self) -> BoxStream<'static, Response> {
+        let Prepared {
+            request, parsed, ..
+        } = self.prepared;
+        let documents = self.pipeline.documents.clone();
+        let mut parsed = parsed;
+        self.pipeline
+            .schema
+            .execute_stream(request)
+            .map(move |mut response| {
+                classify_all(&mut response);
+                if let Some((hash, document)) = parsed.take()
+                    && validated(&response)
+                {
+                    documents.insert(hash, document);
+                }
+                response
+            })
+            .boxed()
     }
 }
 

@@ -46,6 +46,8 @@ pub struct AppState {
     pub ws_limits: WsLimits,
     /// The WebSocket connections open now, in all and per client address.
     pub ws_connections: Arc<websocket::Connections>,
+    /// The subscriptions that share one execution among their subscribers.
+    pub ws_subscriptions: Arc<websocket::Subscriptions>,
     /// Checks bearer tokens (and whether their session has ended).
     pub auth: Arc<Authenticator>,
     /// The proxies in front, whose word on the client's address is taken.

@@ -32,6 +32,7 @@ mod query_connection;
 mod rate_limits;
 mod schema;
 mod sessions;
+mod shared_subscriptions;
 mod sql_statements;
 mod strings;
 mod subscriptions;

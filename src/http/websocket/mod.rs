@@ -6,6 +6,12 @@
 //! driver closes a refused `connection_init` with 1002 instead of the
 //! protocol's 4403, has no initialisation timeout, sends no keep-alive
 //! pings, and has no limit on subscriptions per connection.
+//!
+//! Subscribers of the same subscription share its execution and its
+//! encoded responses (`shared`); a query or mutation sent over the socket
+//! runs on its own.
+
+mod shared;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,6 +21,7 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse as _, Response};
+use futures_util::stream::BoxStream;
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -24,9 +31,12 @@ use tokio::task::JoinHandle;
 
 use super::AppState;
 use crate::db::Reads;
+use crate::graphql::pipeline::PreparedStream;
 use crate::graphql::viewer::{Authenticated, UserAgent};
 use crate::graphql::{Viewer, batching, loaders};
 use crate::limits::{Caller, ClientAddress};
+
+pub(super) use shared::Subscriptions;
 
 /// The subprotocols, in the order the server prefers them.
 const PROTOCOLS: [&str; 2] = ["graphql-transport-ws", "graphql-ws"];
@@ -35,6 +45,57 @@ const PROTOCOLS: [&str; 2] = ["graphql-transport-ws", "graphql-ws"];
 /// than events arrive, its subscriptions wait here, their event buffers
 /// fill, and they are told they fell behind: memory stays bounded.
 const OUTGOING: usize = 64;
+
+/// What a connection's loop writes: a message of its own, or a response
+/// a shared subscription encoded once for all its subscribers, which only
+/// needs this subscriber's `head` (type and id) put before it.
+enum Outgoing {
+    Message(Message),
+    Shared { head: Arc<str>, payload: Arc<str> },
+}
+
+impl Outgoing {
+    fn text(message: &Value) -> Self {
+        Self::Message(text(message))
+    }
+
+    fn into_message(self) -> Message {
+        match self {
+            Outgoing::Message(message) => message,
+            Outgoing::Shared { head, payload } => {
+                let mut frame = String::with_capacity(head.len() + payload.len() + 1);
+                frame.push_str(&head);
+                frame.push_str(&payload);
+                frame.push('}');
+                Message::Text(frame.into())
+            }
+        }
+    }
+}
+
+/// A subscription of one connection: its own task (a query or mutation
+/// sent over the socket), or a place in a shared execution.
+enum Running {
+    Alone(JoinHandle<()>),
+    Shared(shared::Membership),
+}
+
+impl Running {
+    fn is_finished(&self) -> bool {
+        match self {
+            Running::Alone(task) => task.is_finished(),
+            Running::Shared(membership) => membership.is_finished(),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Running::Alone(task) = self {
+            task.abort();
+        }
+    }
+}
 
 /// How long a client has to answer the server's Close.
 const CLOSE_HANDSHAKE: Duration = Duration::from_secs(1);
@@ -161,6 +222,16 @@ enum Protocol {
     Legacy,
 }
 
+impl Protocol {
+    /// The type of the message that carries a response.
+    fn next(self) -> &'static str {
+        match self {
+            Protocol::Transport => "next",
+            Protocol::Legacy => "data",
+        }
+    }
+}
+
 pub(super) fn upgrade(
     state: AppState,
     ws: WebSocketUpgrade,
@@ -229,8 +300,8 @@ struct Connection {
     /// Where the connection came from: whose budget an anonymous
     /// subscription spends, and the resolvers' `ClientAddress`.
     client: ClientAddress,
-    outgoing: mpsc::Sender<Message>,
-    outgoing_rx: Option<mpsc::Receiver<Message>>,
+    outgoing: mpsc::Sender<Outgoing>,
+    outgoing_rx: Option<mpsc::Receiver<Outgoing>>,
     viewer: Option<Viewer>,
     /// When the token sent at `connection_init` expires (Unix seconds):
     /// the connection is closed with 4403 then.
@@ -241,7 +312,7 @@ struct Connection {
     user_agent: UserAgent,
     /// `apollographql-client-name` of the upgrade, for the refusal count.
     client_name: Option<Arc<str>>,
-    subscriptions: HashMap<String, JoinHandle<()>>,
+    subscriptions: HashMap<String, Running>,
     /// Answers to the message being handled, sent by the loop itself: the
     /// loop also drains `outgoing`, so waiting on it here could deadlock.
     replies: Vec<Message>,
@@ -287,7 +358,10 @@ impl Connection {
             tokio::select! {
                 message = incoming.next() => match message {
                     Some(Ok(Message::Text(text))) => {
-                        let handled = self.handle(&text).await;
+                        // Boxed: handling a message (authenticating, preparing
+                        // and charging a subscription) is a large future; in
+                        // place it would size every idle connection's task.
+                        let handled = Box::pin(self.handle(&text)).await;
                         let mut sent = true;
                         for reply in self.replies.drain(..) {
                             sent &= sink.send(reply).await.is_ok();
@@ -304,7 +378,7 @@ impl Connection {
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break None,
                 },
                 Some(message) = outgoing_rx.recv() => {
-                    if sink.send(message).await.is_err() {
+                    if sink.send(message.into_message()).await.is_err() {
                         break None;
                     }
                 }
@@ -331,9 +405,8 @@ impl Connection {
             }
         };
 
-        for (_, subscription) in self.subscriptions.drain() {
-            subscription.abort();
-        }
+        // Leaves shared executions and stops this connection's own tasks.
+        self.subscriptions.clear();
         if let Some(Close(code, reason)) = close {
             let frame = CloseFrame {
                 code,
@@ -383,13 +456,13 @@ impl Connection {
                 Ok(())
             }
             ClientMessage::Pong {} => Ok(()),
-            ClientMessage::Subscribe { id, payload } => self.subscribe(id, payload.into_request()),
+            ClientMessage::Subscribe { id, payload } => {
+                self.subscribe(id, payload.into_request()).await
+            }
             ClientMessage::Complete { id } => {
-                if let Some(subscription) = self.subscriptions.remove(&id) {
-                    subscription.abort();
-                    if self.protocol == Protocol::Legacy {
-                        self.send(json!({ "type": "complete", "id": id }));
-                    }
+                // Dropping it leaves its shared execution (or stops its task).
+                if self.subscriptions.remove(&id).is_some() && self.protocol == Protocol::Legacy {
+                    self.send(json!({ "type": "complete", "id": id }));
                 }
                 Ok(())
             }
@@ -433,7 +506,11 @@ impl Connection {
         Ok(())
     }
 
-    fn subscribe(&mut self, id: String, request: async_graphql::Request) -> Result<(), Close> {
+    async fn subscribe(
+        &mut self,
+        id: String,
+        request: async_graphql::Request,
+    ) -> Result<(), Close> {
         let Some(viewer) = self.viewer else {
             return Err(Close(4401, "Unauthorized"));
         };
@@ -462,72 +539,114 @@ impl Connection {
             }
         };
 
+        // Looked up, parsed, costed and charged to this subscriber's budget
+        // before it joins anything, like a request over HTTP; a refusal is
+        // an `error` message (over budget, RATE_LIMITED).
+        let caller = Caller::new(viewer.id().ok().flatten(), self.client);
+        let mut prepared = match self.state.pipeline.prepare_stream(request, caller).await {
+            Ok(prepared) => prepared,
+            Err(refusal) => {
+                if crate::graphql::error::has_code(
+                    &refusal,
+                    crate::graphql::error::PERSISTED_QUERY_NOT_IN_LIST,
+                ) {
+                    self.state
+                        .metrics
+                        .record_not_in_list(self.client_name.as_deref());
+                }
+                self.send(json!({ "type": "error", "id": id, "payload": refusal.errors }));
+                return Ok(());
+            }
+        };
+        let running = if prepared.is_subscription() {
+            let key = shared::Key::new(
+                prepared.document_hash(),
+                prepared.operation_name(),
+                prepared.variables(),
+                viewer,
+            );
+            let member =
+                shared::Member::new(self.outgoing.clone(), &id, self.protocol.next(), place);
+            let membership = self.state.ws_subscriptions.join(key, member, || {
+                let (responses, batches) = self.with_data(prepared, viewer);
+                shared::Execution {
+                    responses,
+                    batches,
+                    metrics: self.state.metrics.clone(),
+                }
+            });
+            Running::Shared(membership)
+        } else {
+            let (responses, batches) = self.with_data(prepared, viewer);
+            Running::Alone(tokio::spawn(run_alone(
+                responses,
+                batches,
+                self.outgoing.clone(),
+                id.clone(),
+                self.protocol,
+                place,
+            )))
+        };
+        self.subscriptions.insert(id, running);
+        Ok(())
+    }
+
+    /// Starts `prepared` with what its resolvers reach: the viewer, the
+    /// connection's address and user agent, loaders and reads of its own.
+    fn with_data(
+        &self,
+        prepared: PreparedStream,
+        viewer: Viewer,
+    ) -> (
+        BoxStream<'static, async_graphql::Response>,
+        batching::Batches,
+    ) {
         // A subscription lives as long as the client listens: its reads
         // take the pool's connections one statement at a time.
         let reads = Reads::pooled(self.state.db.clone());
         let (loaders, batches) = loaders::for_request(reads.clone(), viewer.id().ok().flatten());
-        let request = request
+        let responses = prepared
             .data(viewer)
             .data(self.user_agent.clone())
             .data(self.client)
             .data(loaders)
-            .data(reads);
-        // Charged before it starts, like a request over HTTP; over budget,
-        // the answer is an `error` message with RATE_LIMITED.
-        let caller = Caller::new(viewer.id().ok().flatten(), self.client);
-        let pipeline = self.state.pipeline.clone();
-        let metrics = self.state.metrics.clone();
-        let client_name = self.client_name.clone();
-        let outgoing = self.outgoing.clone();
-        let protocol = self.protocol;
-        let task_id = id.clone();
-        let task = tokio::spawn(async move {
-            let _place = place;
-            let mut responses = pipeline.execute_stream(request, caller).await;
-            let mut first = true;
-            // Each response (a subscription's event) is resolved with its
-            // batches driven as over HTTP.
-            while let Some(response) = batching::drive(responses.next(), batches.clone()).await {
-                // A request refused before it ran (parse, validation, a
-                // subscription that cannot start) is an `error` message.
-                let refused =
-                    first && response.data == async_graphql::Value::Null && response.is_err();
-                if refused
-                    && crate::graphql::error::has_code(
-                        &response,
-                        crate::graphql::error::PERSISTED_QUERY_NOT_IN_LIST,
-                    )
-                {
-                    metrics.record_not_in_list(client_name.as_deref());
-                }
-                let message = if refused {
-                    json!({ "type": "error", "id": task_id, "payload": response.errors })
-                } else {
-                    let kind = match protocol {
-                        Protocol::Transport => "next",
-                        Protocol::Legacy => "data",
-                    };
-                    json!({ "type": kind, "id": task_id, "payload": response })
-                };
-                if outgoing.send(text(&message)).await.is_err() {
-                    return;
-                }
-                if refused {
-                    return;
-                }
-                first = false;
-            }
-            let _ = outgoing
-                .send(text(&json!({ "type": "complete", "id": task_id })))
-                .await;
-        });
-        self.subscriptions.insert(id, task);
-        Ok(())
+            .data(reads)
+            .run();
+        (responses, batches)
     }
 
     fn send(&mut self, message: Value) {
         self.replies.push(text(&message));
     }
+}
+
+/// A query or mutation sent over the socket, run on its own: its answer
+/// (a `next`, or an `error` when it was refused before it ran), then
+/// `complete`.
+async fn run_alone(
+    mut responses: BoxStream<'static, async_graphql::Response>,
+    batches: batching::Batches,
+    outgoing: mpsc::Sender<Outgoing>,
+    id: String,
+    protocol: Protocol,
+    _place: SubscriptionGuard,
+) {
+    let mut first = true;
+    while let Some(response) = batching::drive(responses.next(), batches.clone()).await {
+        let refused = first && response.data == async_graphql::Value::Null && response.is_err();
+        let message = if refused {
+            json!({ "type": "error", "id": id, "payload": response.errors })
+        } else {
+            json!({ "type": protocol.next(), "id": id, "payload": response })
+        };
+        if outgoing.send(Outgoing::text(&message)).await.is_err() || refused {
+            return;
+        }
+        first = false;
+    }
+    let _ = outgoing
+        .send(Outgoing::text(&json!({ "type": "complete", "id": id })))
+        .await;
 }
 
 /// The time left until a Unix timestamp.
