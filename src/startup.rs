@@ -40,6 +40,7 @@ pub struct App {
     trusted: Arc<TrustedDocuments>,
     deliveries: Option<Runner>,
     mail_runner: Option<MailRunner>,
+    metrics: Arc<Metrics>,
 }
 
 impl App {
@@ -214,7 +215,7 @@ impl App {
         let state = AppState {
             pipeline,
             ws_connections: Default::default(),
-            metrics,
+            metrics: Arc::clone(&metrics),
             ws_limits: config.ws_limits(),
             db: request_db,
             ops_db: db.clone(),
@@ -240,6 +241,7 @@ impl App {
             trusted,
             deliveries,
             mail_runner,
+            metrics,
         })
     }
 
@@ -252,6 +254,11 @@ impl App {
 
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// What `/metrics` serves, kept by this app.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.metrics)
     }
 
     /// Serves until SIGTERM or Ctrl-C, then lets requests in flight finish.

@@ -32,6 +32,7 @@ mod query_connection;
 mod rate_limits;
 mod schema;
 mod sessions;
+mod sql_snapshots;
 mod sql_statements;
 mod strings;
 mod subscriptions;
