@@ -7,8 +7,10 @@
 //! the database receives it, and a change to any of it shows in review.
 //!
 //! Each request goes over HTTP to the real server; its statements are the
-//! ones its database connections executed, in the order they finished, as
-//! `conduit_sql_statements_total` counts them (`Metrics::log_statements`).
+//! ones its database connections executed, as `conduit_sql_statements_total`
+//! counts them (`Metrics::log_statements`): a mutation's in the order they
+//! ran, a query's sorted (its loads of one level run side by side, so they
+//! finish in an order that varies from run to run).
 //! Regenerating both files after a change to the SQL is one command:
 //!
 //! ```sh
@@ -38,17 +40,33 @@ const CREATE_ARTICLE: &str = include_str!("../../bench/writes/createArticle.grap
 const SCHEMA: &str = include_str!("../../schema.graphql");
 
 /// What the snapshot says of itself, above the statements.
-const DESCRIPTION: &str = "The SQL each request runs, in the order the statements finished \
-(tests/api/sql_snapshots.rs). An IN list of placeholders, whose length follows the data, \
-reads IN (?, …) whatever its length, PostgreSQL's later placeholders renumbered to match. \
+const DESCRIPTION: &str = "The SQL each request runs (tests/api/sql_snapshots.rs): a mutation's \
+in the order it ran, a query's in text order (its loads of one level run side by side). \
+Shapes, not sizes: an IN list of placeholders reads IN (?, …) whatever its length, \
+PostgreSQL's later placeholders renumbered to match, and a UNION ALL of identical arms \
+(SQLite's first N per parent, an arm per parent) reads as its first arm and UNION ALL …. \
 Not seen by the connection hook, so not listed: the BEGIN and COMMIT around a write's \
 statements, and on PostgreSQL the event bus's SELECT pg_notify($1, $2) after the commit.";
 
-/// `sql` as a shape: each `IN (...)` list of placeholders becomes
-/// `IN (<first>, …)`, and on PostgreSQL each placeholder after one is
-/// renumbered as if the list had one element, so a batch of 3 ids and one
-/// of 30 read the same. Everything else is left exactly as it was sent.
+/// `sql` as a shape, so that a batch of 3 parents and one of 30 read the
+/// same: `placeholder_lists`, then a `UNION ALL` of identical arms (SQLite's
+/// "first N per parent", one arm per parent) as its first arm and
+/// `UNION ALL …`.
 fn shape(sql: &str) -> String {
+    let sql = placeholder_lists(sql);
+    let arms: Vec<&str> = sql.split(" UNION ALL ").collect();
+    if arms.len() > 1 && arms.iter().all(|arm| *arm == arms[0]) {
+        format!("{} UNION ALL …", arms[0])
+    } else {
+        sql
+    }
+}
+
+/// `sql` with each `IN (...)` list of placeholders becomes
+/// `IN (<first>, …)`, and on PostgreSQL each placeholder after one is
+/// renumbered as if the list had one element. Everything else is left
+/// exactly as it was sent.
+fn placeholder_lists(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut dropped = 0;
     let mut rest = sql;
@@ -129,33 +147,45 @@ struct Report {
 }
 
 impl Report {
-    /// Runs one request as `token`'s user, asserting it had no errors,
-    /// and writes down its statements under `title`.
-    async fn run(&mut self, title: &str, token: Option<&str>, query: &str, variables: Value) -> Value {
-        let (statements, data) = self
+    /// Runs one query as `token`'s user, asserting it had no errors, and
+    /// writes down its statements under `title`, in text order: a query's
+    /// loads of one level run side by side and finish in any order.
+    async fn query(&mut self, title: &str, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let (mut statements, data) = self
             .app
             .statements_of(self.app.gql_ok(token, query, variables))
             .await;
+        statements.sort();
+        self.write(title, &statements);
+        data
+    }
+
+    /// Writes down `statements` as the section `title`.
+    fn write(&mut self, title: &str, statements: &[String]) {
         assert!(!statements.is_empty(), "{title} ran no SQL at all");
         self.text.push_str(&format!(
             "## {title}: {} statement{}\n\n",
             statements.len(),
             if statements.len() == 1 { "" } else { "s" }
         ));
-        for statement in &statements {
+        for statement in statements {
             self.text.push_str(&shape(statement));
             self.text.push_str(";\n");
         }
         self.text.push('\n');
-        data
     }
 
-    /// `run` for a mutation: the section is named after its field.
+    /// Runs one mutation as `token`'s user, asserting it had no errors,
+    /// and writes down its statements in the order they ran (one after
+    /// another, in its transaction and then for its answer, whose
+    /// selections here load one relation at a time). Answers the field.
     async fn mutation(&mut self, field: &str, token: Option<&str>, query: &str, variables: Value) -> Value {
-        self.mutations.insert(field.to_owned());
-        let data = self
-            .run(&format!("mutation {field}"), token, query, variables)
+        let (statements, data) = self
+            .app
+            .statements_of(self.app.gql_ok(token, query, variables))
             .await;
+        self.mutations.insert(field.to_owned());
+        self.write(&format!("mutation {field}"), &statements);
         data[field].clone()
     }
 }
@@ -240,15 +270,15 @@ async fn every_statement_of_the_benchmark_and_of_each_mutation(postgres: bool) {
     };
 
     // Act: the benchmark's reads ...
-    report.run("homepage (peers/ops), anonymous", None, HOMEPAGE, json!({})).await;
+    report.query("homepage (peers/ops), anonymous", None, HOMEPAGE, json!({})).await;
     report
-        .run("homepage (peers/ops), with a viewer's token (bench/run.sh)", Some(&carol), HOMEPAGE, json!({}))
+        .query("homepage (peers/ops), with a viewer's token (bench/run.sh)", Some(&carol), HOMEPAGE, json!({}))
         .await;
-    report.run("articles (peers/ops), anonymous", None, ARTICLES, json!({})).await;
+    report.query("articles (peers/ops), anonymous", None, ARTICLES, json!({})).await;
     let article = ARTICLE.replace("ARTICLE_SLUG", &slugs[0]);
-    let read = report.run("article (peers/ops), anonymous", None, &article, json!({})).await;
+    let read = report.query("article (peers/ops), anonymous", None, &article, json!({})).await;
     assert_eq!(read["article"]["comments"]["totalCount"], 2, "the article with comments");
-    report.run("deep (peers/ops), anonymous", None, DEEP, json!({})).await;
+    report.query("deep (peers/ops), anonymous", None, DEEP, json!({})).await;
 
     // ... its writes (bench/writes/), by a reader on someone else's
     // article, so each queues its notification job in the outbox ...
@@ -383,24 +413,13 @@ async fn every_statement_of_the_benchmark_and_of_each_mutation(postgres: bool) {
         .mutation("markNotificationsRead", Some(&jane), "mutation { markNotificationsRead(ids: null) }", json!({}))
         .await;
     assert!(marked.as_i64() > Some(0), "notifications were marked: {marked}");
+    let url = receiver.url("/ok");
+    let (statements, (webhook, _)) = report
+        .app
+        .statements_of(create_webhook(&report.app, &jane, &url, &["USER_FOLLOWED"]))
+        .await;
     report.mutations.insert("createWebhook".to_owned());
-    let (webhook, _) = {
-        let url = receiver.url("/ok");
-        let (statements, created) = report
-            .app
-            .statements_of(create_webhook(&report.app, &jane, &url, &["USER_FOLLOWED"]))
-            .await;
-        report.text.push_str(&format!(
-            "## mutation createWebhook: {} statements\n\n",
-            statements.len()
-        ));
-        for statement in &statements {
-            report.text.push_str(&shape(statement));
-            report.text.push_str(";\n");
-        }
-        report.text.push('\n');
-        created
-    };
+    report.write("mutation createWebhook", &statements);
     report
         .mutation(
             "updateWebhook",
@@ -459,12 +478,22 @@ fn a_shape_reads_the_same_for_any_number_of_ids() {
         shape("SELECT a FROM t WHERE y = $1 AND id IN ($2, $3) AND x = $4 LIMIT $5"),
         "SELECT a FROM t WHERE y = $1 AND id IN ($2, …) AND x = $3 LIMIT $4"
     );
-    // Only placeholder lists: a subquery, a JOIN, an array stay as sent.
+    let arm = "SELECT * FROM (SELECT a FROM t WHERE p = ? LIMIT 5)";
+    assert_eq!(
+        shape(&[arm; 3].join(" UNION ALL ")),
+        format!("{arm} UNION ALL …")
+    );
+    assert_eq!(
+        shape(&[arm; 2].join(" UNION ALL ")),
+        shape(&[arm; 7].join(" UNION ALL "))
+    );
+    // Only placeholder lists and identical arms: a subquery, a JOIN, an array stay as sent.
     for sql in [
         "SELECT a FROM t WHERE id IN (SELECT b FROM u WHERE c = ?)",
         "SELECT a FROM t JOIN (VALUES ($1)) v ON true",
         "SELECT a FROM t WHERE id = ANY($1::bigint[]) AND x = $2",
         "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)",
+        "SELECT a FROM t WHERE p = ? UNION ALL SELECT b FROM u WHERE q = ?",
     ] {
         assert_eq!(shape(sql), sql);
     }
