@@ -152,7 +152,10 @@ impl TestApp {
     /// statement's text in the order they finished: what
     /// `conduit_sql_statements_total` counts, kept by the server's own
     /// connection hook. Nothing else may use this app meanwhile.
-    pub(crate) async fn statements_of<T>(&self, requests: impl Future<Output = T>) -> (Vec<String>, T) {
+    pub(crate) async fn statements_of<T>(
+        &self,
+        requests: impl Future<Output = T>,
+    ) -> (Vec<String>, T) {
         self.metrics.log_statements();
         let _ = self.metrics.take_statements();
         let output = requests.await;

@@ -150,7 +150,13 @@ impl Report {
     /// Runs one query as `token`'s user, asserting it had no errors, and
     /// writes down its statements under `title`, in text order: a query's
     /// loads of one level run side by side and finish in any order.
-    async fn query(&mut self, title: &str, token: Option<&str>, query: &str, variables: Value) -> Value {
+    async fn query(
+        &mut self,
+        title: &str,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> Value {
         let (mut statements, data) = self
             .app
             .statements_of(self.app.gql_ok(token, query, variables))
@@ -179,7 +185,13 @@ impl Report {
     /// and writes down its statements in the order they ran (one after
     /// another, in its transaction and then for its answer, whose
     /// selections here load one relation at a time). Answers the field.
-    async fn mutation(&mut self, field: &str, token: Option<&str>, query: &str, variables: Value) -> Value {
+    async fn mutation(
+        &mut self,
+        field: &str,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> Value {
         let (statements, data) = self
             .app
             .statements_of(self.app.gql_ok(token, query, variables))
@@ -243,7 +255,12 @@ async fn every_statement_of_the_benchmark_and_of_each_mutation(postgres: bool) {
     let jane = app.sign_up("jane").await;
     let bob = app.sign_up("bob").await;
     let carol = app.sign_up("carol").await;
-    for (token, whom) in [(&bob, "jane"), (&carol, "jane"), (&carol, "bob"), (&jane, "bob")] {
+    for (token, whom) in [
+        (&bob, "jane"),
+        (&carol, "jane"),
+        (&carol, "bob"),
+        (&jane, "bob"),
+    ] {
         app.follow(token, whom).await;
     }
     let mut slugs = Vec::new();
@@ -270,27 +287,58 @@ async fn every_statement_of_the_benchmark_and_of_each_mutation(postgres: bool) {
     };
 
     // Act: the benchmark's reads ...
-    report.query("homepage (peers/ops), anonymous", None, HOMEPAGE, json!({})).await;
     report
-        .query("homepage (peers/ops), with a viewer's token (bench/run.sh)", Some(&carol), HOMEPAGE, json!({}))
+        .query("homepage (peers/ops), anonymous", None, HOMEPAGE, json!({}))
         .await;
-    report.query("articles (peers/ops), anonymous", None, ARTICLES, json!({})).await;
+    report
+        .query(
+            "homepage (peers/ops), with a viewer's token (bench/run.sh)",
+            Some(&carol),
+            HOMEPAGE,
+            json!({}),
+        )
+        .await;
+    report
+        .query("articles (peers/ops), anonymous", None, ARTICLES, json!({}))
+        .await;
     let article = ARTICLE.replace("ARTICLE_SLUG", &slugs[0]);
-    let read = report.query("article (peers/ops), anonymous", None, &article, json!({})).await;
-    assert_eq!(read["article"]["comments"]["totalCount"], 2, "the article with comments");
-    report.query("deep (peers/ops), anonymous", None, DEEP, json!({})).await;
+    let read = report
+        .query("article (peers/ops), anonymous", None, &article, json!({}))
+        .await;
+    assert_eq!(
+        read["article"]["comments"]["totalCount"], 2,
+        "the article with comments"
+    );
+    report
+        .query("deep (peers/ops), anonymous", None, DEEP, json!({}))
+        .await;
 
     // ... its writes (bench/writes/), by a reader on someone else's
     // article, so each queues its notification job in the outbox ...
     let comment = report
-        .mutation("addComment", Some(&carol), ADD_COMMENT, json!({ "s": slugs[0] }))
+        .mutation(
+            "addComment",
+            Some(&carol),
+            ADD_COMMENT,
+            json!({ "s": slugs[0] }),
+        )
         .await;
     let favorited = report
-        .mutation("favoriteArticle", Some(&carol), FAVORITE_ARTICLE, json!({ "s": slugs[1] }))
+        .mutation(
+            "favoriteArticle",
+            Some(&carol),
+            FAVORITE_ARTICLE,
+            json!({ "s": slugs[1] }),
+        )
         .await;
     assert_eq!(favorited["favoritedByViewer"], true);
     report
-        .mutation("createArticle", Some(&carol), CREATE_ARTICLE, json!({ "title": "A benchmark article 1" }))
+        .mutation(
+            "createArticle",
+            Some(&carol),
+            CREATE_ARTICLE,
+            json!({ "title": "A benchmark article 1" }),
+        )
         .await;
 
     // ... and every other mutation.
@@ -324,7 +372,12 @@ async fn every_statement_of_the_benchmark_and_of_each_mutation(postgres: bool) {
         .await;
     let follow = "mutation($u: String!) { followUser(username: $u) { username followedByViewer followersCount } }";
     report
-        .mutation("followUser", Some(dave_token), follow, json!({ "u": "jane" }))
+        .mutation(
+            "followUser",
+            Some(dave_token),
+            follow,
+            json!({ "u": "jane" }),
+        )
         .await;
     report
         .mutation(
@@ -363,10 +416,20 @@ async fn every_statement_of_the_benchmark_and_of_each_mutation(postgres: bool) {
         )
         .await;
     report
-        .mutation("signOut", Some(&second_device), "mutation { signOut }", json!({}))
+        .mutation(
+            "signOut",
+            Some(&second_device),
+            "mutation { signOut }",
+            json!({}),
+        )
         .await;
     report
-        .mutation("endSessions", Some(&refreshed), "mutation { endSessions(id: null) }", json!({}))
+        .mutation(
+            "endSessions",
+            Some(&refreshed),
+            "mutation { endSessions(id: null) }",
+            json!({}),
+        )
         .await;
     report
         .mutation(
@@ -410,9 +473,17 @@ async fn every_statement_of_the_benchmark_and_of_each_mutation(postgres: bool) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let marked = report
-        .mutation("markNotificationsRead", Some(&jane), "mutation { markNotificationsRead(ids: null) }", json!({}))
+        .mutation(
+            "markNotificationsRead",
+            Some(&jane),
+            "mutation { markNotificationsRead(ids: null) }",
+            json!({}),
+        )
         .await;
-    assert!(marked.as_i64() > Some(0), "notifications were marked: {marked}");
+    assert!(
+        marked.as_i64() > Some(0),
+        "notifications were marked: {marked}"
+    );
     let url = receiver.url("/ok");
     let (statements, (webhook, _)) = report
         .app
@@ -440,11 +511,20 @@ async fn every_statement_of_the_benchmark_and_of_each_mutation(postgres: bool) {
         )
         .await;
     report
-        .mutation("deleteWebhook", Some(&jane), "mutation($id: ID!) { deleteWebhook(id: $id) }", json!({ "id": webhook }))
+        .mutation(
+            "deleteWebhook",
+            Some(&jane),
+            "mutation($id: ID!) { deleteWebhook(id: $id) }",
+            json!({ "id": webhook }),
+        )
         .await;
 
     // Assert: every mutation of the schema has its statements here ...
-    assert_eq!(report.mutations, schema_mutations(), "a mutation without a snapshot section");
+    assert_eq!(
+        report.mutations,
+        schema_mutations(),
+        "a mutation without a snapshot section"
+    );
     // ... and they are what the snapshot says.
     let mut settings = insta::Settings::clone_current();
     settings.set_prepend_module_to_snapshot(false);
@@ -502,6 +582,9 @@ fn a_shape_reads_the_same_for_any_number_of_ids() {
 #[test]
 fn every_mutation_of_the_schema_is_found() {
     let mutations = schema_mutations();
-    assert!(mutations.contains("signUp") && mutations.contains("redeliverWebhook"), "{mutations:?}");
+    assert!(
+        mutations.contains("signUp") && mutations.contains("redeliverWebhook"),
+        "{mutations:?}"
+    );
     assert_eq!(mutations.len(), 22, "{mutations:?}");
 }
