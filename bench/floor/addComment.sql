@@ -1,8 +1,8 @@
 -- Floor for addComment (bench/writes/addComment.graphql): every statement
 -- the server sends PostgreSQL for one, as
--- tests/api/snapshots/sql_statements@postgres.snap lists them, with the
--- BEGIN and COMMIT around them and the event bus's pg_notify after (the
--- two the snapshot cannot see). A random user comments on a random
+-- tests/api/snapshots/sql_statements@postgres.snap lists them (its events'
+-- NOTIFY among them), with the BEGIN and COMMIT that sqlx sends around
+-- them, which the snapshot cannot see. A random user comments on a random
 -- article (bench/writes.sh passes -D users=... -D articles=...); its slug
 -- is looked up inside the statement that takes it, so the floor makes no
 -- round trip the server does not.
@@ -13,9 +13,6 @@ SELECT "users"."id", "users"."username", "users"."username_key", "users"."email"
 SELECT a.id, a.slug, a.title, a.description, a.author_id, a.favorites_count, a.comments_count, a.created_at, a.updated_at, a.tag_list FROM articles a WHERE a.slug = (SELECT slug FROM articles WHERE id = :aid) FOR UPDATE;
 INSERT INTO "comments" ("article_id", "author_id", "body", "created_at", "updated_at") VALUES (:aid, :uid, 'A benchmark comment', now(), now()) RETURNING "id", "article_id", "author_id", "body", "created_at", "updated_at";
 UPDATE articles SET comments_count = comments_count + 1 WHERE id = :aid;
-INSERT INTO outbox (kind, payload, attempts, run_at, created_at) VALUES ('NotifyComment', '{"kind":"NotifyComment","comment_id":' || lastval() || '}', 0, now(), now());
+INSERT INTO outbox (kind, payload, attempts, run_at, created_at) VALUES ('NotifyComment', '{"kind":"NotifyComment","comment_id":' || currval(pg_get_serial_sequence('comments', 'id')) || '}', 0, now(), now());
+SELECT pg_notify('conduit_events', '{"type":"CommentAdded","comment_id":' || currval(pg_get_serial_sequence('comments', 'id')) || ',"article_id":' || :aid::text || '}'), pg_notify('conduit_events', '{"type":"JobsQueued"}');
 COMMIT;
-SELECT pg_notify('conduit_events', '{"type":"CommentAdded","comment_id":' || lastval() || ',"article_id":' || :aid::text || '}');
-SELECT pg_notify('conduit_events', '{"type":"JobsQueued"}');
--- The answer's author { username }.
-SELECT u.id, u.username, u.bio, u.image, u.followers_count, u.following_count, u.created_at FROM users u WHERE u.id = ANY(ARRAY[:uid]::bigint[]);

@@ -46,7 +46,8 @@ Shapes, not sizes: an IN list of placeholders reads IN (?, …) whatever its len
 PostgreSQL's later placeholders renumbered to match, and a UNION ALL of identical arms \
 (SQLite's first N per parent, an arm per parent) reads as its first arm and UNION ALL …. \
 Not seen by the connection hook, so not listed: the BEGIN and COMMIT around a write's \
-statements, and on PostgreSQL the event bus's SELECT pg_notify($1, $2) after the commit.";
+statements, and on PostgreSQL the event bus's SELECT pg_notify($1, $2) of the writes that \
+publish after their commit (those that publish in their transaction show it).";
 
 /// `sql` as a shape, so that a batch of 3 parents and one of 30 read the
 /// same: `placeholder_lists`, then a `UNION ALL` of identical arms (SQLite's
