@@ -460,10 +460,10 @@ async fn insert(
         }],
     )
     .await?;
-    // The counters last: every article takes the row of `totals` and of
-    // its tags (a popular tag is every other article's), and holds them to
-    // the commit, so the fewer statements after them, the more articles
-    // can be published at once.
+    // The counters after the outbox row: every article takes the row of
+    // `totals` and of its tags (a popular tag is every other article's)
+    // and holds them to the commit, so the fewer statements after them,
+    // the more articles can be published at once.
     tags::attach(&txn, article.id, tag_names).await?;
     totals::add(&txn, totals::ARTICLES, 1).await?;
     let staged = events

@@ -222,36 +222,6 @@ impl EventBus {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn an_in_process_bus_delivers_to_every_subscriber() {
-        let bus = EventBus::in_process();
-        let mut first = bus.subscribe();
-        let mut second = bus.subscribe();
-        let event = Event::CommentAdded {
-            comment_id: 1,
-            article_id: 2,
-        };
-        bus.publish(event.clone()).await;
-        assert_eq!(first.recv().await.unwrap().event, event);
-        assert_eq!(second.recv().await.unwrap().event, event);
-    }
-
-    #[test]
-    fn events_survive_the_json_round_trip() {
-        let event = Event::ArticlePublished {
-            article_id: 1,
-            author_id: 2,
-            tags: vec!["rust".into()],
-        };
-        let json = serde_json::to_string(&event).unwrap();
-        assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), event);
-    }
-}
-
 /// Events `EventBus::publish_on_commit` holds for the commit.
 #[must_use = "call `committed` once the transaction has committed"]
 pub struct Staged {
@@ -293,4 +263,34 @@ fn notify_statement(events: &[Event]) -> Option<Statement> {
             values,
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_in_process_bus_delivers_to_every_subscriber() {
+        let bus = EventBus::in_process();
+        let mut first = bus.subscribe();
+        let mut second = bus.subscribe();
+        let event = Event::CommentAdded {
+            comment_id: 1,
+            article_id: 2,
+        };
+        bus.publish(event.clone()).await;
+        assert_eq!(first.recv().await.unwrap().event, event);
+        assert_eq!(second.recv().await.unwrap().event, event);
+    }
+
+    #[test]
+    fn events_survive_the_json_round_trip() {
+        let event = Event::ArticlePublished {
+            article_id: 1,
+            author_id: 2,
+            tags: vec!["rust".into()],
+        };
+        let json = serde_json::to_string(&event).unwrap();
+        assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), event);
+    }
 }
