@@ -30,6 +30,7 @@ mkdir -p "$out"
 sqlite_db="$root/bench/results/bench.sqlite"
 
 command -v oha >/dev/null || cargo install oha --locked
+command -v wrk >/dev/null || apt-get install -y wrk
 cargo build --profile production --quiet
 server="$root/target/production/conduit-gateway"
 
@@ -56,6 +57,9 @@ fi
 "$server" migrate --database-url "$DATABASE_URL" > "$out/migrate.log" 2>&1
 "$server" migrate --database-url "sqlite://$sqlite_db?mode=rwc" >> "$out/migrate.log" 2>&1
 psql "$DATABASE_URL" -q -c "VACUUM ANALYZE"
+# The articles the write benchmark comments on and favorites (the same
+# seed on both databases: the same slugs).
+psql "$DATABASE_URL" -qtAX -c "SELECT slug FROM articles ORDER BY id" > "$out/slugs.txt"
 
 # 1. Everyone over the same PostgreSQL data, one at a time.
 EXTRA_NAME=conduit-gateway EXTRA_URL=http://127.0.0.1:8080/graphql \
@@ -74,32 +78,52 @@ run_own() {  # label database-url
   token=$(curl -sf http://127.0.0.1:8080/graphql -H 'content-type: application/json' \
     --data "{\"query\":\"mutation { signUp(input: {username: \\\"bench$RANDOM$RANDOM\\\", email: \\\"bench$RANDOM$RANDOM@example.com\\\", password: \\\"password-bench\\\"}) { token } }\"}" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["signUp"]["token"])')
-  # The viewer follows and favorites a little, so the viewer fields are real.
-  python3 - "$peers/ops/homepage.json" "$viewer_ops" "${ARTICLE_SLUG:-}" <<'PY'
+  # One request of each op, to count its statements: the writes from
+  # bench/writes/, with inputs no other request uses.
+  python3 - "$peers/ops/homepage.json" "$viewer_ops" "${ARTICLE_SLUG:-}" "$root/bench/writes" "$label" <<'PY'
 import json, sys, os
-homepage, out, slug = sys.argv[1], sys.argv[2], sys.argv[3]
+homepage, out, slug, writes, label = sys.argv[1:6]
 os.makedirs(out, exist_ok=True)
 json.dump(json.load(open(homepage)), open(f"{out}/homepage.json", "w"))
-json.dump({"query": "mutation($s: String!) { addComment(articleSlug: $s, body: \"A benchmark comment\") { id createdAt author { username } } }",
-           "variables": {"s": slug}}, open(f"{out}/addComment.json", "w"))
+doc = lambda op: open(f"{writes}/{op}.graphql").read()
+json.dump({"query": doc("addComment"), "variables": {"s": slug}}, open(f"{out}/addComment.json", "w"))
+json.dump({"query": doc("favoriteArticle"), "variables": {"s": slug}}, open(f"{out}/favoriteArticle.json", "w"))
+json.dump({"query": doc("createArticle"), "variables": {"title": f"Counted write {label}"}},
+          open(f"{out}/createArticle.json", "w"))
 PY
-  for op in homepage addComment; do
+  for op in homepage addComment favoriteArticle createArticle; do
     printf '%s ' "$op"
     before=$(curl -sf http://127.0.0.1:8080/metrics | awk '/^conduit_sql_statements_total/ {print $2}')
     curl -sf -o /dev/null http://127.0.0.1:8080/graphql -H 'content-type: application/json' -H "Authorization: Bearer $token" --data @"$viewer_ops/$op.json"
     after=$(curl -sf http://127.0.0.1:8080/metrics | awk '/^conduit_sql_statements_total/ {print $2}')
     echo "SQL statements per request: $((after - before))"
   done | tee -a "$out/sql-statements-$label.txt"
-  for op in homepage addComment; do
-    oha --no-tui -c "$CONCURRENCY" -z 3s -m POST -H 'content-type: application/json' -H "Authorization: Bearer $token" \
-      -D "$viewer_ops/$op.json" http://127.0.0.1:8080/graphql > /dev/null
-    oha --no-tui -c "$CONCURRENCY" -z "${DURATION}s" -m POST -H 'content-type: application/json' -H "Authorization: Bearer $token" \
-      -D "$viewer_ops/$op.json" --output-format json http://127.0.0.1:8080/graphql > "$out/$label-$op.oha.json"
-    python3 - "$out/$label-$op.oha.json" "$label" "$op" <<'PY' | tee -a "$out/own.txt"
+  oha --no-tui -c "$CONCURRENCY" -z 3s -m POST -H 'content-type: application/json' -H "Authorization: Bearer $token" \
+    -D "$viewer_ops/homepage.json" http://127.0.0.1:8080/graphql > /dev/null
+  oha --no-tui -c "$CONCURRENCY" -z "${DURATION}s" -m POST -H 'content-type: application/json' -H "Authorization: Bearer $token" \
+    -D "$viewer_ops/homepage.json" --output-format json http://127.0.0.1:8080/graphql > "$out/$label-homepage.oha.json"
+  python3 - "$out/$label-homepage.oha.json" "$label" homepage <<'PY' | tee -a "$out/own.txt"
 import json, sys
 d = json.load(open(sys.argv[1])); s, p = d["summary"], d["latencyPercentiles"]
 errors = sum(v for k, v in d["statusCodeDistribution"].items() if k != "200")
-print(f"{sys.argv[2]:<26} {sys.argv[3]:<11} {s['requestsPerSec']:9.1f} req/s  p50 {p['p50']*1000:7.2f} ms  p99 {p['p99']*1000:7.2f} ms  non-200 {errors}")
+print(f"{sys.argv[2]:<26} {sys.argv[3]:<15} {s['requestsPerSec']:9.1f} req/s  p50 {p['p50']*1000:7.2f} ms  p99 {p['p99']*1000:7.2f} ms  non-200 {errors}")
+PY
+  # The writes, each request with inputs of its own (bench/writes/wrk.lua:
+  # a random article to comment on, the next article not yet favorited, a
+  # new title); the viewer signed up above has favorited nothing.
+  for op in addComment favoriteArticle createArticle; do
+    WRITE_OP=$op TOKEN=$token RUN="$label$(date +%s)" WRITES_DIR="$root/bench/writes" \
+      SLUGS="$out/slugs.txt" THREADS=2 \
+      wrk -t 2 -c "$CONCURRENCY" -d "${DURATION}s" --latency -s "$root/bench/writes/wrk.lua" \
+      http://127.0.0.1:8080/graphql > "$out/$label-$op.wrk.txt" 2>&1
+    python3 - "$out/$label-$op.wrk.txt" "$label" "$op" <<'PY' | tee -a "$out/own.txt"
+import re, sys
+out = open(sys.argv[1]).read()
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+pct = lambda p: re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out)
+ms = lambda m: float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
+errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+print(f"{sys.argv[2]:<26} {sys.argv[3]:<15} {rps:9.1f} req/s  p50 {ms(pct(50)):7.2f} ms  p99 {ms(pct(99)):7.2f} ms  non-200 {errors.group(1) if errors else 0}")
 PY
   done
   # The writes queued notification jobs; let the worker finish them here,
@@ -119,6 +143,10 @@ PY
 source "$peers/pgenv.sh"
 run_own conduit-gateway-postgres "$SERVER_DATABASE_URL"
 run_own conduit-gateway-sqlite "sqlite://$sqlite_db?mode=rwc"
+
+# 3. The writes against their floor: pgbench running the same transactions
+# (bench/floor/), then the server, alternating (bench/writes.sh).
+DATABASE_URL=$DATABASE_URL SERVER=$server PORT=8080 ROUNDS=1 "$root/bench/writes.sh" | tee "$out/writes.txt"
 
 python3 "$peers/summarize.py" "$out" | tee "$out/summary.md" || true
 echo "results in $out"

@@ -32,6 +32,17 @@ pub struct Metrics {
     webhooks: WebhookMetrics,
     /// Emails by what came of them, indexed by `MailOutcome`.
     mail: [AtomicU64; MailOutcome::ALL.len()],
+    statement_log: StatementLog,
+}
+
+/// The text of every statement counted, in the order they finished, kept
+/// only while someone asked for it (`Metrics::log_statements`): the tests
+/// that pin down the SQL each request runs read it there. Off, it costs
+/// one relaxed load per statement.
+#[derive(Debug, Default)]
+struct StatementLog {
+    on: std::sync::atomic::AtomicBool,
+    statements: std::sync::Mutex<Vec<String>>,
 }
 
 /// What came of one email, as `/metrics` labels it.
@@ -119,6 +130,9 @@ impl Metrics {
             Ordering::Relaxed,
         );
         tracing::trace!(sql, "statement");
+        if self.statement_log.on.load(Ordering::Relaxed) {
+            self.logged().push(sql.to_owned());
+        }
         if failed {
             self.sql_failures.fetch_add(1, Ordering::Relaxed);
         }
@@ -129,6 +143,25 @@ impl Metrics {
                 "slow SQL statement"
             );
         }
+    }
+
+    /// From now on, keeps the text of every statement counted, for
+    /// `take_statements`. For tests: the log grows until taken.
+    pub fn log_statements(&self) {
+        self.statement_log.on.store(true, Ordering::Relaxed);
+    }
+
+    /// The statements counted since `log_statements` or the last take, in
+    /// the order they finished.
+    pub fn take_statements(&self) -> Vec<String> {
+        std::mem::take(&mut *self.logged())
+    }
+
+    fn logged(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.statement_log
+            .statements
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A query request took its connection from the pool (see `db::reads`).

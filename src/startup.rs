@@ -40,6 +40,7 @@ pub struct App {
     trusted: Arc<TrustedDocuments>,
     deliveries: Option<Runner>,
     mail_runner: Option<MailRunner>,
+    metrics: Arc<Metrics>,
 }
 
 impl App {
@@ -215,7 +216,7 @@ impl App {
             pipeline,
             ws_connections: Default::default(),
             ws_subscriptions: Default::default(),
-            metrics,
+            metrics: Arc::clone(&metrics),
             ws_limits: config.ws_limits(),
             db: request_db,
             ops_db: db.clone(),
@@ -241,6 +242,7 @@ impl App {
             trusted,
             deliveries,
             mail_runner,
+            metrics,
         })
     }
 
@@ -253,6 +255,11 @@ impl App {
 
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// What `/metrics` serves, kept by this app.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.metrics)
     }
 
     /// Serves until SIGTERM or Ctrl-C, then lets requests in flight finish.

@@ -11,11 +11,12 @@ use sea_orm::{
 
 use crate::events::{Event, EventBus};
 
+use super::articles::{self, ArticleRow};
 use super::outbox::{self, Job};
 use super::pagination::{Order, Page, PageRequest};
 use super::sql::{self, Keyset};
 use super::validate::{self, Checks};
-use super::{Error, Result, articles, begin_write, time, users};
+use super::{Error, Result, begin_write, time, users};
 
 pub const BODY_MAX: usize = 10_000;
 
@@ -26,6 +27,15 @@ const BY_ARTICLE: Keyset<'static> = Keyset {
     sort_at: "c.created_at",
     sort_id: "c.id",
 };
+
+/// A comment just written, with its author and article as the transaction
+/// that wrote it read them (the article's `comments_count` counting it):
+/// the answer needs no statement of its own for them.
+pub struct Added {
+    pub comment: comment::Model,
+    pub author: entity::user::Model,
+    pub article: ArticleRow,
+}
 
 /// Comments `body` on the article at `slug`.
 ///
@@ -38,7 +48,7 @@ pub async fn add(
     user_id: i64,
     slug: &str,
     body: &str,
-) -> Result<comment::Model> {
+) -> Result<Added> {
     let mut checks = Checks::default();
     let body = checks.check(
         "body",
@@ -49,7 +59,9 @@ pub async fn add(
     let body = body.expect("BUG: checked");
 
     let txn = begin_write(db).await?;
-    users::ensure_exists(&txn, user_id).await?;
+    let author = users::find_by_id(&txn, user_id)
+        .await?
+        .ok_or_else(Error::unauthenticated)?;
     let article = articles::by_slug_for_update(&txn, slug)
         .await?
         .ok_or_else(|| articles::not_found(slug))?;
@@ -72,6 +84,10 @@ pub async fn add(
     .await?;
     // Nobody is notified of their own action.
     let queued = article.author_id != user_id;
+    let mut published = vec![Event::CommentAdded {
+        comment_id: comment.id,
+        article_id: comment.article_id,
+    }];
     if queued {
         outbox::enqueue(
             &txn,
@@ -80,18 +96,19 @@ pub async fn add(
             }],
         )
         .await?;
+        published.push(Event::JobsQueued);
     }
+    let staged = events.publish_on_commit(&txn, published).await?;
     txn.commit().await?;
-    events
-        .publish(Event::CommentAdded {
-            comment_id: comment.id,
-            article_id: comment.article_id,
-        })
-        .await;
-    if queued {
-        events.publish(Event::JobsQueued).await;
-    }
-    Ok(comment)
+    staged.committed();
+    Ok(Added {
+        article: ArticleRow {
+            comments_count: article.comments_count + 1,
+            ..article
+        },
+        comment,
+        author,
+    })
 }
 
 /// Deletes a comment; only its author may. Answers its id.

@@ -154,27 +154,64 @@ impl EventBus {
     /// true has committed. Never fails the caller, whose write already
     /// succeeded: a failure to publish is logged.
     pub async fn publish(&self, event: Event) {
+        self.publish_all(vec![event]).await;
+    }
+
+    /// Publishes `events` in order, as `publish` does each.
+    ///
+    /// # Implementation notes
+    /// On PostgreSQL all of them go in one statement (`SELECT pg_notify(..),
+    /// pg_notify(..)`): a write that publishes two events costs one round
+    /// trip (and one connection taken from the pool and given back) for
+    /// them, not two. One statement is one transaction, so they are
+    /// delivered together and in this order.
+    pub async fn publish_all(&self, events: Vec<Event>) {
         match &self.inner.transport {
             Transport::InProcess => {
-                // No receivers is fine: nobody subscribed.
-                let _ = self.inner.local.send(Delivered::new(event));
+                for event in events {
+                    // No receivers is fine: nobody subscribed.
+                    let _ = self.inner.local.send(Delivered::new(event));
+                }
             }
             Transport::Postgres { db, .. } => {
-                let payload = match serde_json::to_string(&event) {
-                    Ok(payload) => payload,
-                    Err(error) => {
-                        tracing::error!(%error, ?event, "cannot encode an event");
-                        return;
-                    }
+                let Some(notify) = notify_statement(&events) else {
+                    return;
                 };
-                let notify = Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    "SELECT pg_notify($1, $2)",
-                    [postgres::CHANNEL.into(), payload.into()],
-                );
                 if let Err(error) = db.execute_raw(notify).await {
-                    tracing::error!(%error, ?event, "cannot publish an event");
+                    tracing::error!(%error, ?events, "cannot publish events");
                 }
+            }
+        }
+    }
+
+    /// Publishes `events` when `txn` commits, and only if it does: on
+    /// PostgreSQL, NOTIFY inside `txn` (which PostgreSQL delivers at its
+    /// commit); in one process, held until `Staged::committed`, which the
+    /// caller calls right after the commit.
+    ///
+    /// # Implementation notes
+    /// A write that publishes after its commit takes a second connection
+    /// from the pool for it, a round trip, and the pool's check of the
+    /// connection when it goes back; in the transaction it is one more
+    /// statement on the connection the write holds anyway.
+    ///
+    /// # Errors
+    /// When the NOTIFY fails, like any statement of the write: the write
+    /// fails with it.
+    pub async fn publish_on_commit(
+        &self,
+        txn: &impl ConnectionTrait,
+        events: Vec<Event>,
+    ) -> Result<Staged, sea_orm::DbErr> {
+        match &self.inner.transport {
+            Transport::InProcess => Ok(Staged {
+                local: Some((self.inner.local.clone(), events)),
+            }),
+            Transport::Postgres { .. } => {
+                if let Some(notify) = notify_statement(&events) {
+                    txn.execute_raw(notify).await?;
+                }
+                Ok(Staged { local: None })
             }
         }
     }
@@ -183,6 +220,49 @@ impl EventBus {
     pub fn subscribe(&self) -> broadcast::Receiver<Delivery> {
         self.inner.local.subscribe()
     }
+}
+
+/// Events `EventBus::publish_on_commit` holds for the commit.
+#[must_use = "call `committed` once the transaction has committed"]
+pub struct Staged {
+    /// The in-process bus and what to send on it; `None` on PostgreSQL,
+    /// which sends them itself at the commit.
+    local: Option<(broadcast::Sender<Delivery>, Vec<Event>)>,
+}
+
+impl Staged {
+    /// The transaction committed: the events go out (in one process).
+    pub fn committed(self) {
+        if let Some((local, events)) = self.local {
+            for event in events {
+                // No receivers is fine: nobody subscribed.
+                let _ = local.send(Delivered::new(event));
+            }
+        }
+    }
+}
+
+/// One statement that NOTIFYs `events` in order (`SELECT pg_notify($1, $2),
+/// pg_notify($1, $3)`), or `None` when none of them could be encoded.
+fn notify_statement(events: &[Event]) -> Option<Statement> {
+    let mut calls = Vec::with_capacity(events.len());
+    let mut values = vec![postgres::CHANNEL.into()];
+    for event in events {
+        match serde_json::to_string(event) {
+            Ok(payload) => {
+                values.push(payload.into());
+                calls.push(format!("pg_notify($1, ${})", values.len()));
+            }
+            Err(error) => tracing::error!(%error, ?event, "cannot encode an event"),
+        }
+    }
+    (!calls.is_empty()).then(|| {
+        Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            format!("SELECT {}", calls.join(", ")),
+            values,
+        )
+    })
 }
 
 #[cfg(test)]

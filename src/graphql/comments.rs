@@ -102,16 +102,21 @@ impl CommentMutation {
         body: String,
     ) -> Result<Comment> {
         let viewer = ctx.viewer().require()?;
-        Ok(Comment::new(
-            domain_comments::add(
-                &ctx.services().db,
-                &ctx.services().events,
-                viewer,
-                &article_slug,
-                &body,
-            )
-            .await?,
-        ))
+        let added = domain_comments::add(
+            &ctx.services().db,
+            &ctx.services().events,
+            viewer,
+            &article_slug,
+            &body,
+        )
+        .await?;
+        // Its author and article as the write read them: the answer's
+        // `author` and `article` cost no statement.
+        Ok(Comment::with_context(Arc::new(CommentContext {
+            comment: added.comment,
+            author: added.author.into(),
+            article: added.article,
+        })))
     }
 
     /// Only the comment's author may delete. Answers the deleted comment's id.

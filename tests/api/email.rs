@@ -11,14 +11,14 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, error_code, error_fields};
 
 /// The SMTP server of one test, stopped when dropped.
-struct Smtp {
+pub(crate) struct Smtp {
     port: u16,
     dir: tempfile::TempDir,
     child: Child,
 }
 
 impl Smtp {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
@@ -48,7 +48,7 @@ impl Smtp {
         Self { port, dir, child }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("smtp://127.0.0.1:{}", self.port)
     }
 
@@ -67,7 +67,7 @@ impl Smtp {
     }
 
     /// Waits (five seconds at most) for the messages to `address`.
-    async fn wait_for(&self, address: &str, count: usize) -> Vec<Value> {
+    pub(crate) async fn wait_for(&self, address: &str, count: usize) -> Vec<Value> {
         let started = Instant::now();
         loop {
             let to: Vec<Value> = self
@@ -101,7 +101,7 @@ impl Drop for Smtp {
     }
 }
 
-async fn app_with(smtp: &Smtp, postgres: bool, extra: &[&str]) -> Option<TestApp> {
+pub(crate) async fn app_with(smtp: &Smtp, postgres: bool, extra: &[&str]) -> Option<TestApp> {
     let url = smtp.url();
     let mut args = vec![
         "--smtp-url",
@@ -148,7 +148,7 @@ async fn wait_for_outcome(app: &TestApp, outcome: &str, count: u64) {
     }
 }
 
-fn token_in(message: &Value) -> String {
+pub(crate) fn token_in(message: &Value) -> String {
     let text = message["text"].as_str().expect("a plain-text part");
     let start = text
         .find("https://app.conduit.test/reset?token=")

@@ -61,6 +61,8 @@ pub(crate) struct TestApp {
     /// The database this server uses, for starting another instance on it.
     pub(crate) database_url: String,
     pub(crate) http: reqwest::Client,
+    /// What this server's `/metrics` serves, read in process (the SQL log).
+    metrics: std::sync::Arc<conduit_gateway::metrics::Metrics>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     // Last, so it drops after everything that uses the database.
     _database: DbGuard,
@@ -103,6 +105,7 @@ impl TestApp {
             Config::try_parse_from(args.iter().chain(extra_args)).expect("a valid test config");
         let app = App::build(Box::new(config)).await.expect("the app builds");
         let addr = app.local_addr();
+        let metrics = app.metrics();
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.run_until(async move {
             let _ = stopped.await;
@@ -111,6 +114,7 @@ impl TestApp {
             addr,
             database_url: url.to_owned(),
             http: reqwest::Client::new(),
+            metrics,
             shutdown: Some(shutdown),
             _database: guard,
         }
@@ -142,6 +146,20 @@ impl TestApp {
             .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("no counter {name} in {text}"))
+    }
+
+    /// The SQL the server ran for the requests `requests` sends, each
+    /// statement's text in the order they finished: what
+    /// `conduit_sql_statements_total` counts, kept by the server's own
+    /// connection hook. Nothing else may use this app meanwhile.
+    pub(crate) async fn statements_of<T>(
+        &self,
+        requests: impl Future<Output = T>,
+    ) -> (Vec<String>, T) {
+        self.metrics.log_statements();
+        let _ = self.metrics.take_statements();
+        let output = requests.await;
+        (self.metrics.take_statements(), output)
     }
 
     pub(crate) fn is_postgres(&self) -> bool {

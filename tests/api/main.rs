@@ -33,6 +33,7 @@ mod rate_limits;
 mod schema;
 mod sessions;
 mod shared_subscriptions;
+mod sql_snapshots;
 mod sql_statements;
 mod strings;
 mod subscriptions;

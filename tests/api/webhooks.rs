@@ -22,7 +22,7 @@ use crate::helpers::{TestApp, error_code, error_fields};
 
 /// Flags every webhook test server gets: receivers are on loopback, and
 /// retries come quickly.
-const FAST: [&str; 8] = [
+pub(crate) const FAST: [&str; 8] = [
     "--webhook-allow-private-networks",
     "--webhook-retry-ms",
     "100",
@@ -193,7 +193,7 @@ const CREATE: &str = "mutation($input: CreateWebhookInput!) { createWebhook(inpu
 const LOG: &str = "query { viewer { webhooks { id active deliveries(first: 10) { totalCount nodes { id messageId event status attempts lastResponseStatus nextAttemptAt payload createdAt } } } } }";
 
 /// Creates a webhook for `token`'s user; answers (id, secret).
-async fn create_webhook(
+pub(crate) async fn create_webhook(
     app: &TestApp,
     token: &str,
     url: &str,
@@ -223,7 +223,7 @@ async fn delivery_log(app: &TestApp, token: &str) -> Vec<Value> {
 }
 
 /// Waits until `token`'s first webhook has `n` deliveries, none PENDING.
-async fn settled_log(app: &TestApp, token: &str, n: usize) -> Vec<Value> {
+pub(crate) async fn settled_log(app: &TestApp, token: &str, n: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let log = delivery_log(app, token).await;
