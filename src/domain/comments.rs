@@ -25,6 +25,7 @@ const BY_ARTICLE: Keyset<'static> = Keyset {
     from: "comments c",
     sort_at: "c.created_at",
     sort_id: "c.id",
+    item: "c",
 };
 
 /// Comments `body` on the article at `slug`.
