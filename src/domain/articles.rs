@@ -78,6 +78,7 @@ const BY_CREATION: Keyset<'static> = Keyset {
     from: "articles a",
     sort_at: "a.created_at",
     sort_id: "a.id",
+    item: "a",
 };
 
 /// A user's favorites, most recently favorited first.
@@ -87,6 +88,7 @@ const BY_FAVORITING: Keyset<'static> = Keyset {
     from: "favorites f JOIN articles a ON a.id = f.article_id",
     sort_at: "f.created_at",
     sort_id: "f.article_id",
+    item: "f",
 };
 
 pub const TITLE_MAX: usize = 200;

@@ -26,6 +26,7 @@ const BY_ARTICLE: Keyset<'static> = Keyset {
     from: "comments c",
     sort_at: "c.created_at",
     sort_id: "c.id",
+    item: "c",
 };
 
 /// A comment just written, with its author and article as the transaction

@@ -38,6 +38,7 @@ const BY_RECIPIENT: Keyset<'static> = Keyset {
     from: "notifications n",
     sort_at: "n.created_at",
     sort_id: "n.id",
+    item: "n",
 };
 
 /// One notification to write.

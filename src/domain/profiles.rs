@@ -76,6 +76,7 @@ const FOLLOWERS: Keyset<'static> = Keyset {
     from: "follows f JOIN users u ON u.id = f.follower_id",
     sort_at: "f.created_at",
     sort_id: "f.follower_id",
+    item: "f",
 };
 
 /// Whom a user follows, most recent first.
@@ -87,6 +88,7 @@ const FOLLOWING: Keyset<'static> = Keyset {
     from: "follows f JOIN users u ON u.id = f.followee_id",
     sort_at: "f.created_at",
     sort_id: "f.followee_id",
+    item: "f",
 };
 
 /// Follows `username` (again is fine: nothing changes). Answers the

@@ -36,11 +36,12 @@ pub(crate) fn placeholders(n: usize) -> String {
 
 /// The condition "`column` is one of `ids`", with its values.
 ///
-/// On PostgreSQL the ids go as one array parameter, so a batch of any size
-/// is the same statement text: one prepared statement per connection, where
-/// `IN (?, ?, ...)` would prepare (and plan, and evict from the 100-entry
-/// cache) one statement per batch size. SQLite prepares in-process and
-/// gets the plain list.
+/// The ids go as one parameter, so a batch of any size is the same
+/// statement text: one prepared statement per connection, where `IN (?, ?,
+/// ...)` would prepare (and plan, and evict from sqlx's 100-entry cache)
+/// one statement per batch size. PostgreSQL takes an array; SQLite, which
+/// has none, a JSON array walked by `json_each` (its preparing is in-process,
+/// but parsing 500 placeholders on every new size is not free either).
 pub(crate) fn any_of(backend: DbBackend, column: &str, ids: &[i64]) -> (String, Vec<Value>) {
     match backend {
         DbBackend::Postgres => (
@@ -48,10 +49,25 @@ pub(crate) fn any_of(backend: DbBackend, column: &str, ids: &[i64]) -> (String, 
             vec![Value::from(ids.to_vec())],
         ),
         _ => (
-            format!("{column} IN ({})", placeholders(ids.len())),
-            ids.iter().map(|&id| id.into()).collect(),
+            format!("{column} IN (SELECT value FROM json_each(?))"),
+            vec![json_ids(ids).into()],
         ),
     }
+}
+
+/// `ids` as a JSON array, for SQLite's `json_each`.
+fn json_ids(ids: &[i64]) -> String {
+    use std::fmt::Write as _;
+    let mut json = String::with_capacity(2 + ids.len() * 7);
+    json.push('[');
+    for (n, id) in ids.iter().enumerate() {
+        if n > 0 {
+            json.push(',');
+        }
+        write!(json, "{id}").expect("writing to a String cannot fail");
+    }
+    json.push(']');
+    json
 }
 
 /// The rows of `select` (a `SELECT ... FROM ...` with no `WHERE`) whose
@@ -177,6 +193,10 @@ pub(crate) struct Keyset<'a> {
     pub sort_at: &'a str,
     /// The id column that breaks ties, e.g. `a.id`.
     pub sort_id: &'a str,
+    /// The alias (in `from`) of the table with one row per list item, e.g.
+    /// `f` for a list of follows: on SQLite, `pages_per_parent` finds a
+    /// page's rows again by that table's `rowid`.
+    pub item: &'a str,
 }
 
 impl Keyset<'_> {
@@ -250,7 +270,8 @@ impl Keyset<'_> {
     /// benchmark data (authors with ~5,000 followers), EXPLAIN ANALYZE put
     /// the followers page for 50 authors at 29.9 ms windowed against 5.3 ms
     /// this way. PostgreSQL says it with `CROSS JOIN LATERAL`; SQLite has no
-    /// LATERAL, so there it is a `UNION ALL` of one small query per parent.
+    /// LATERAL, so there each parent's page is a correlated subquery (see
+    /// `correlated_pages`).
     pub(crate) async fn pages_per_parent<T: FromQueryResult>(
         &self,
         db: &impl ConnectionTrait,
@@ -264,7 +285,7 @@ impl Keyset<'_> {
         if !parents.is_empty() {
             let (sql, values) = match db.get_database_backend() {
                 DbBackend::Postgres => self.lateral_pages(parent, parents, order, request),
-                _ => self.union_of_pages(parent, parents, order, request),
+                _ => self.correlated_pages(parent, parents, order, request),
             };
             let rows = query_all(db, &sql, values).await?;
             if let Some(at) = Positions::of(rows.first())? {
@@ -284,8 +305,9 @@ impl Keyset<'_> {
             .iter()
             .map(|&id| {
                 let mut edges = grouped.remove(&id).unwrap_or_default();
-                // Row order across a join or a UNION ALL is not promised by
-                // SQL; a page of at most 101 rows is sorted here for certain.
+                // Row order across a join is not promised by SQL (SQLite's
+                // comes in rowid order); a page of at most 101 rows is
+                // sorted here for certain.
                 edges.sort_by(|a, b| {
                     let by_key = (a.cursor.at, a.cursor.id).cmp(&(b.cursor.at, b.cursor.id));
                     match order {
@@ -300,19 +322,37 @@ impl Keyset<'_> {
 
     /// One parent's page, with `?` standing for the parent id (`key`) and,
     /// when there is a cursor, the cursor after it.
-    fn page_of_one(&self, parent: &str, key: &str, order: Order, request: &PageRequest) -> String {
+    /// `columns` are what it selects.
+    fn page_of_one(
+        &self,
+        columns: &str,
+        parent: &str,
+        key: &str,
+        order: Order,
+        request: &PageRequest,
+    ) -> String {
         let mut filters = vec![format!("{parent} = {key}")];
         if request.after.is_some() {
             filters.push(self.after_condition(order));
         }
-        self.select(&filters, order, request)
+        self.select_columns(columns, &filters, order, request)
     }
 
     /// The rows that pass `filters`, in order: `request.limit()` of them.
     fn select(&self, filters: &[String], order: Order, request: &PageRequest) -> String {
+        self.select_columns(self.columns, filters, order, request)
+    }
+
+    /// `select`, selecting `columns`.
+    fn select_columns(
+        &self,
+        columns: &str,
+        filters: &[String],
+        order: Order,
+        request: &PageRequest,
+    ) -> String {
         format!(
             "SELECT {columns} FROM {from}{filter} ORDER BY {at} {dir}, {id} {dir} LIMIT {limit}",
-            columns = self.columns,
             from = self.from,
             filter = where_clause(filters),
             at = self.sort_at,
@@ -336,7 +376,7 @@ impl Keyset<'_> {
         order: Order,
         request: &PageRequest,
     ) -> (String, Vec<Value>) {
-        let page = self.page_of_one(parent, "parent.key", order, request);
+        let page = self.page_of_one(self.columns, parent, "parent.key", order, request);
         let mut values = vec![Value::from(parents.to_vec())];
         values.extend(Self::cursor_values(request));
         (
@@ -347,37 +387,39 @@ impl Keyset<'_> {
         )
     }
 
-    fn union_of_pages(
+    /// SQLite's way to the same pages: for each parent id of a JSON array,
+    /// a correlated `rowid IN (SELECT rowid ... ORDER BY ... LIMIT n)` walks
+    /// that parent's index for its page, and the outer query reads each of
+    /// the page's rows by rowid.
+    ///
+    /// # Implementation notes
+    /// This replaced a `UNION ALL` of one `LIMIT` query per parent: its
+    /// text grew with the batch (500 terms on `deep`), so SQLite parsed and
+    /// planned a new statement for every batch size, and a plan of 500
+    /// subqueries at that. This text is the same for any batch, prepared
+    /// once per connection. The outer query goes by rowid rather than by
+    /// `parent = parent.value AND sort_id IN (...)`: given that, SQLite's
+    /// planner walks the parent's whole index range (every follower of an
+    /// author with 5,000) and tests each row against the page.
+    fn correlated_pages(
         &self,
         parent: &str,
         parents: &[i64],
         order: Order,
         request: &PageRequest,
     ) -> (String, Vec<Value>) {
-        // SQLite caps one compound SELECT at 500 terms (SQLITE_MAX_COMPOUND_SELECT);
-        // bigger batches nest compounds of at most this many.
-        const TERMS: usize = 250;
-        let page = format!(
-            "SELECT * FROM ({})",
-            self.page_of_one(parent, "?", order, request)
-        );
-        let cursor = Self::cursor_values(request);
-        let mut values = Vec::with_capacity(parents.len() * (1 + cursor.len()));
-        for &id in parents {
-            values.push(id.into());
-            values.extend(cursor.iter().cloned());
-        }
-        let compound = |n: usize| vec![page.as_str(); n].join(" UNION ALL ");
-        let sql = if parents.len() <= TERMS {
-            compound(parents.len())
-        } else {
-            parents
-                .chunks(TERMS)
-                .map(|chunk| format!("SELECT * FROM ({})", compound(chunk.len())))
-                .collect::<Vec<_>>()
-                .join(" UNION ALL ")
-        };
-        (sql, values)
+        let rowid = format!("{}.rowid", self.item);
+        let page = self.page_of_one(&rowid, parent, "parent.value", order, request);
+        let mut values = vec![Value::from(json_ids(parents))];
+        values.extend(Self::cursor_values(request));
+        (
+            format!(
+                "SELECT {columns} FROM json_each(?) AS parent CROSS JOIN {from} WHERE {rowid} IN ({page})",
+                columns = self.columns,
+                from = self.from,
+            ),
+            values,
+        )
     }
 
     fn after_condition(&self, order: Order) -> String {
@@ -510,6 +552,7 @@ mod tests {
         from: "items i",
         sort_at: "i.at",
         sort_id: "i.id",
+        item: "i",
     };
 
     /// 600 parents with three items each: item `x` belongs to parent
@@ -535,8 +578,9 @@ mod tests {
         page.edges.iter().map(|edge| edge.node.id).collect()
     }
 
-    /// More parents than one SQLite compound SELECT may hold (500) still
-    /// go out as one statement, each parent with its own page.
+    /// A batch of 600 parents (more than one SQLite compound SELECT may
+    /// hold, which an earlier form of the SQLite statement had to split)
+    /// goes out as one statement, each parent with its own page.
     #[tokio::test]
     async fn a_batch_past_the_compound_select_limit_pages_every_parent() {
         let db = items().await;

@@ -442,6 +442,7 @@ const BY_WEBHOOK: Keyset<'static> = Keyset {
     from: "webhook_deliveries d",
     sort_at: "d.created_at",
     sort_id: "d.id",
+    item: "d",
 };
 
 /// The same page of each webhook's delivery log.
