@@ -140,6 +140,15 @@ pub async fn claim(
 /// first, leasing each until now + `lease`: how the runner keeps an
 /// endpoint it already serves supplied, reading that webhook's own queue
 /// (`idx_webhook_deliveries_queue`) and no one else's.
+///
+/// # Implementation notes
+/// `webhook_id BETWEEN ? AND ?` and `ORDER BY d.webhook_id, ...` mean
+/// `webhook_id = ?` and `ORDER BY next_attempt_at, id`, but leave the
+/// planner one index that gives this order: with the equality, PostgreSQL
+/// took the webhook as a constant, walked `idx_webhook_deliveries_due`
+/// instead and read past another webhook's 1,000 due rows on every claim
+/// (EXPLAIN ANALYZE, "Rows Removed by Filter: 1000"), which cost the fast
+/// receiver beside a slow one a quarter of its rate.
 pub async fn claim_for_webhook(
     db: &DatabaseConnection,
     webhook_id: i64,
@@ -160,12 +169,18 @@ pub async fn claim_for_webhook(
         &format!(
             "UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id IN (\
                SELECT d.id FROM webhook_deliveries d \
-               WHERE d.webhook_id = ? AND d.status = 'PENDING' AND d.next_attempt_at <= ? \
+               WHERE d.webhook_id BETWEEN ? AND ? AND d.status = 'PENDING' AND d.next_attempt_at <= ? \
                  AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.webhook_id AND w.active = ?) \
-               ORDER BY d.next_attempt_at, d.id LIMIT {limit}{lock}) \
+               ORDER BY d.webhook_id, d.next_attempt_at, d.id LIMIT {limit}{lock}) \
              RETURNING id, webhook_id, message_id, payload, attempts"
         ),
-        vec![until.into(), webhook_id.into(), now.into(), true.into()],
+        vec![
+            until.into(),
+            webhook_id.into(),
+            webhook_id.into(),
+            now.into(),
+            true.into(),
+        ],
     )
     .await?;
     leased(db, rows, until).await
