@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm::ConnectionTrait;
 
 use super::{Result, sql, time};
 
@@ -80,10 +80,7 @@ pub async fn queue_notifications(
 pub async fn claim(db: &impl ConnectionTrait, limit: u64, lease: Duration) -> Result<Vec<Due>> {
     let now = time::now();
     let until = now + chrono::TimeDelta::from_std(lease).unwrap_or(chrono::TimeDelta::MAX);
-    let lock = match db.get_database_backend() {
-        DbBackend::Postgres => " FOR UPDATE SKIP LOCKED",
-        _ => "",
-    };
+    let lock = sql::skip_locked(db.get_database_backend(), None);
     let rows = sql::query_all(
         db,
         &format!(

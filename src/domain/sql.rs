@@ -29,6 +29,18 @@ pub(crate) fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> St
     Statement::from_sql_and_values(backend, sql, values)
 }
 
+/// The row lock of a queue's claim: on PostgreSQL `FOR UPDATE SKIP LOCKED`
+/// (of the table aliased `of`, when the claim joins another), so claims
+/// from several instances take disjoint rows without waiting on each
+/// other; nothing on SQLite, which has one writer at a time anyway.
+pub(crate) fn skip_locked(backend: DbBackend, of: Option<&str>) -> String {
+    match (backend, of) {
+        (DbBackend::Postgres, Some(alias)) => format!(" FOR UPDATE OF {alias} SKIP LOCKED"),
+        (DbBackend::Postgres, None) => " FOR UPDATE SKIP LOCKED".to_owned(),
+        _ => String::new(),
+    }
+}
+
 /// `?, ?, ?` for `n` values.
 pub(crate) fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use super::{Job, handlers};
 use crate::domain::{Result, begin_write, outbox, sql, time};
@@ -93,10 +93,7 @@ impl Worker {
     /// waiting on each other; SQLite has one writer at a time anyway.
     pub async fn run_once(&self) -> Result<Outcome> {
         let txn = begin_write(&self.db).await?;
-        let lock = match txn.get_database_backend() {
-            DbBackend::Postgres => " FOR UPDATE SKIP LOCKED",
-            _ => "",
-        };
+        let lock = sql::skip_locked(txn.get_database_backend(), None);
         let rows = sql::query_all(
             &txn,
             &format!(

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use entity::webhook_delivery;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Value};
 
 use super::super::pagination::{Order, Page, PageRequest};
 use super::super::sql::{self, Keyset};
@@ -110,10 +110,7 @@ pub async fn claim(
         skip = format!(" AND NOT ({busy})");
         values.extend(busy_values);
     }
-    let lock = match backend {
-        DbBackend::Postgres => " FOR UPDATE OF d SKIP LOCKED",
-        _ => "",
-    };
+    let lock = sql::skip_locked(backend, Some("d"));
     let window = (limit * 4).clamp(limit, 2_000);
     let rows = sql::query_all(
         db,
@@ -160,10 +157,7 @@ pub async fn claim_for_webhook(
     }
     let now = time::now();
     let until = now + chrono::Duration::from_std(lease).map_err(anyhow::Error::from)?;
-    let lock = match db.get_database_backend() {
-        DbBackend::Postgres => " FOR UPDATE SKIP LOCKED",
-        _ => "",
-    };
+    let lock = sql::skip_locked(db.get_database_backend(), None);
     let rows = sql::query_all(
         db,
         &format!(
