@@ -47,7 +47,7 @@ impl Article {
     }
 }
 
-#[Object(cache_control(max_age = 30))]
+#[Object(crate = "crate::graphql::ordered", cache_control(max_age = 30))]
 impl Article {
     pub async fn id(&self) -> ID {
         ids::encode(Kind::Article, self.row.id)
@@ -190,7 +190,7 @@ pub struct UpdateArticleInput {
 #[derive(Default)]
 pub struct ArticleQuery;
 
-#[Object(cache_control(max_age = 60))]
+#[Object(crate = "crate::graphql::ordered", cache_control(max_age = 60))]
 impl ArticleQuery {
     #[graphql(cache_control(max_age = 30))]
     async fn article(&self, ctx: &Context<'_>, slug: String) -> Result<Option<Article>> {
@@ -268,7 +268,7 @@ async fn list(
 #[derive(Default)]
 pub struct ArticleMutation;
 
-#[Object]
+#[Object(crate = "crate::graphql::ordered")]
 impl ArticleMutation {
     async fn create_article(
         &self,

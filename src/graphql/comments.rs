@@ -51,7 +51,7 @@ impl Comment {
     }
 }
 
-#[Object(cache_control(max_age = 30))]
+#[Object(crate = "crate::graphql::ordered", cache_control(max_age = 30))]
 impl Comment {
     pub async fn id(&self) -> ID {
         ids::encode(Kind::Comment, self.model.id)
@@ -93,7 +93,7 @@ impl Comment {
 #[derive(Default)]
 pub struct CommentMutation;
 
-#[Object]
+#[Object(crate = "crate::graphql::ordered")]
 impl CommentMutation {
     async fn add_comment(
         &self,

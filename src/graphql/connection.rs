@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::Loader;
 
-use super::loaders::{PageOf, SqlLoader};
+use super::loaders::{PageOf, Shared, SqlLoader};
 use crate::domain::pagination::{Cursor, Page, PageRequest};
 
 /// Where a connection's `totalCount` comes from.
@@ -72,6 +72,7 @@ impl<N> Connection<N> {
 }
 
 #[Object(
+    crate = "crate::graphql::ordered",
     concrete(name = "ArticleConnection", params(Article)),
     concrete(name = "CommentConnection", params(Comment)),
     concrete(name = "UserConnection", params(User)),
@@ -136,7 +137,8 @@ pub(super) async fn nested<R, T, N>(
 ) -> Result<Connection<N>>
 where
     R: Copy + Eq + std::hash::Hash + Send + Sync + 'static,
-    SqlLoader: Loader<PageOf<R>, Value = Page<T>, Error = Arc<crate::domain::Error>>,
+    T: Clone + Send + Sync + 'static,
+    SqlLoader: Loader<PageOf<R>, Value = Shared<Page<T>>, Error = Arc<crate::domain::Error>>,
 {
     let asks_next = ctx
         .look_ahead()
@@ -168,6 +170,7 @@ pub struct Edge<N> {
 }
 
 #[Object(
+    crate = "crate::graphql::ordered",
     concrete(name = "ArticleEdge", params(Article)),
     concrete(name = "CommentEdge", params(Comment)),
     concrete(name = "UserEdge", params(User)),

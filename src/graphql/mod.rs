@@ -15,6 +15,7 @@ pub mod ids;
 pub mod loaders;
 pub mod node;
 pub mod notifications;
+pub mod ordered;
 pub mod pipeline;
 pub mod sessions;
 pub mod tags;

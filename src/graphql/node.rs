@@ -28,7 +28,7 @@ pub enum Node {
 #[derive(Default)]
 pub struct NodeQuery;
 
-#[Object(cache_control(max_age = 60))]
+#[Object(crate = "crate::graphql::ordered", cache_control(max_age = 60))]
 impl NodeQuery {
     #[graphql(cache_control(max_age = 30))]
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {

@@ -37,7 +37,7 @@ pub enum NotificationKind {
 #[derive(Clone)]
 pub struct Notification(pub NotificationRow);
 
-#[Object(cache_control(private))]
+#[Object(crate = "crate::graphql::ordered", cache_control(private))]
 impl Notification {
     pub async fn id(&self) -> ID {
         ids::encode(Kind::Notification, self.0.id)
@@ -91,7 +91,7 @@ impl Notification {
 #[derive(Default)]
 pub struct NotificationQuery;
 
-#[Object(cache_control(max_age = 60))]
+#[Object(crate = "crate::graphql::ordered", cache_control(max_age = 60))]
 impl NotificationQuery {
     /// The caller's notifications. UNAUTHENTICATED when anonymous.
     #[graphql(cache_control(private))]
@@ -120,7 +120,7 @@ impl NotificationQuery {
 #[derive(Default)]
 pub struct NotificationMutation;
 
-#[Object]
+#[Object(crate = "crate::graphql::ordered")]
 impl NotificationMutation {
     /// Marks the caller's notifications read (all of them when ids is null); answers how many changed.
     async fn mark_notifications_read(

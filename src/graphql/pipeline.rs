@@ -29,7 +29,7 @@ use super::trusted::{Mode, Trusted, TrustedDocuments, manifest};
 use super::validate_once::ValidatedOnce;
 use super::variables::InputTypes;
 use super::viewer::UserAgent;
-use super::{AppSchema, Viewer, batching, bounds, loaders};
+use super::{AppSchema, Viewer, batching, bounds, loaders, ordered};
 use crate::db::Reads;
 use crate::limits::{Budget, Caller, ClientAddress, Outcome};
 use crate::metrics::Metrics;
@@ -317,11 +317,12 @@ impl Pipeline {
     async fn run(&self, prepared: Result<Prepared, ServerError>) -> Response {
         let mut response = match prepared {
             Ok(Prepared {
-                request,
+                mut request,
                 parsed,
                 stored,
                 ..
             }) => {
+                let root_keys = root_keys(&mut request);
                 let validated_before = stored.as_ref().is_some_and(ValidatedOnce::is_done);
                 let schema = if validated_before {
                     &self.fast_schema
@@ -329,6 +330,9 @@ impl Pipeline {
                     &self.schema
                 };
                 let mut response = schema.execute(request).await;
+                if let Some(keys) = root_keys {
+                    ordered::root_in_order(&mut response.data, &keys);
+                }
                 classify_all(&mut response);
                 if validated(&response) {
                     if let Some((hash, document)) = parsed {
@@ -755,6 +759,20 @@ pub(crate) fn operation_type(
     operation_name: Option<&str>,
 ) -> Option<OperationType> {
     chosen_operation(document, operation_name).map(|operation| operation.ty)
+}
+
+/// The root fields' response keys of the operation `request` runs, in
+/// selection order (`ordered::root_keys`).
+fn root_keys(request: &mut Request) -> Option<Vec<async_graphql::Name>> {
+    let operation_name = request.operation_name.clone();
+    let variables = request.variables.clone();
+    let document = request.parsed_query().ok()?;
+    let operation = chosen_operation(document, operation_name.as_deref())?;
+    Some(ordered::root_keys(
+        document,
+        &operation.selection_set.node,
+        &variables,
+    ))
 }
 
 /// The operation `document` runs for `operation_name`: the one it names,

@@ -14,7 +14,7 @@ use crate::limits::ClientAddress;
 /// A signed-in browser or device: what signUp, signIn or resetPassword opened.
 pub struct Session(pub session::Model);
 
-#[Object(cache_control(private))]
+#[Object(crate = "crate::graphql::ordered", cache_control(private))]
 impl Session {
     pub async fn id(&self) -> ID {
         ids::encode(Kind::Session, self.0.id)
@@ -73,7 +73,7 @@ impl AuthPayload {
 #[derive(Default)]
 pub struct SessionMutation;
 
-#[Object]
+#[Object(crate = "crate::graphql::ordered")]
 impl SessionMutation {
     /// Trades a refresh token for a new token and refresh token. The one
     /// presented stops working; presented again, it ends the session.

@@ -15,7 +15,7 @@ pub struct Tag {
 #[derive(Default)]
 pub struct TagQuery;
 
-#[Object(cache_control(max_age = 60))]
+#[Object(crate = "crate::graphql::ordered", cache_control(max_age = 60))]
 impl TagQuery {
     /// Tags by how many articles carry them, most first.
     #[graphql(cache_control(max_age = 60))]

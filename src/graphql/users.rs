@@ -73,7 +73,7 @@ impl User {
     }
 }
 
-#[Object(cache_control(max_age = 30))]
+#[Object(crate = "crate::graphql::ordered", cache_control(max_age = 30))]
 impl User {
     pub async fn id(&self) -> ID {
         ids::encode(Kind::User, self.row.id)
@@ -276,7 +276,7 @@ pub struct UpdateViewerInput {
 #[derive(Default)]
 pub struct UserQuery;
 
-#[Object(cache_control(max_age = 60))]
+#[Object(crate = "crate::graphql::ordered", cache_control(max_age = 60))]
 impl UserQuery {
     /// The caller, or null when anonymous.
     #[graphql(cache_control(private))]
@@ -303,7 +303,7 @@ impl UserQuery {
 #[derive(Default)]
 pub struct UserMutation;
 
-#[Object]
+#[Object(crate = "crate::graphql::ordered")]
 impl UserMutation {
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<AuthPayload> {
         let services = ctx.services();

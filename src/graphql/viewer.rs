@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_graphql::Context;
 use async_graphql::dataloader::Loader;
 
-use super::loaders::{Loaders, SqlLoader};
+use super::loaders::{Loaders, Shared, SqlLoader};
 
 use sea_orm::DatabaseConnection;
 
@@ -162,13 +162,14 @@ pub trait ContextExt {
     fn user_agent(&self) -> Option<&str>;
 
     /// Loads one value through the request's loader.
-    fn load_one<K>(
+    fn load_one<K, V>(
         &self,
         key: K,
-    ) -> impl Future<Output = async_graphql::Result<Option<<SqlLoader as Loader<K>>::Value>>> + Send
+    ) -> impl Future<Output = async_graphql::Result<Option<V>>> + Send
     where
         K: Send + Sync + Hash + Eq + Clone + 'static,
-        SqlLoader: Loader<K, Error = Arc<domain::Error>>;
+        V: Clone + Send + Sync + 'static,
+        SqlLoader: Loader<K, Value = Shared<V>, Error = Arc<domain::Error>>;
 }
 
 impl ContextExt for Context<'_> {
@@ -197,15 +198,16 @@ impl ContextExt for Context<'_> {
             .and_then(|agent| agent.0.as_deref())
     }
 
-    fn load_one<K>(
+    fn load_one<K, V>(
         &self,
         key: K,
-    ) -> impl Future<Output = async_graphql::Result<Option<<SqlLoader as Loader<K>>::Value>>> + Send
+    ) -> impl Future<Output = async_graphql::Result<Option<V>>> + Send
     where
         K: Send + Sync + Hash + Eq + Clone + 'static,
-        SqlLoader: Loader<K, Error = Arc<domain::Error>>,
+        V: Clone + Send + Sync + 'static,
+        SqlLoader: Loader<K, Value = Shared<V>, Error = Arc<domain::Error>>,
     {
         let loaders = self.loaders();
-        async move { Ok(loaders.load_one(key).await?) }
+        async move { Ok(loaders.load_one(key).await?.map(Shared::take)) }
     }
 }

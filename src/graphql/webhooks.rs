@@ -63,7 +63,7 @@ pub enum WebhookDeliveryStatus {
 #[derive(Clone)]
 pub struct Webhook(pub webhook::Model);
 
-#[Object(cache_control(private))]
+#[Object(crate = "crate::graphql::ordered", cache_control(private))]
 impl Webhook {
     pub async fn id(&self) -> ID {
         ids::encode(Kind::Webhook, self.0.id)
@@ -112,7 +112,7 @@ impl Webhook {
 #[derive(Clone)]
 pub struct WebhookDelivery(pub webhook_delivery::Model);
 
-#[Object(cache_control(private))]
+#[Object(crate = "crate::graphql::ordered", cache_control(private))]
 impl WebhookDelivery {
     pub async fn id(&self) -> ID {
         ids::encode(Kind::WebhookDelivery, self.0.id)
@@ -208,7 +208,7 @@ fn row_id(id: &ID, kind: Kind, field: &str, not_found: domain::Error) -> Result<
 #[derive(Default)]
 pub struct WebhookMutation;
 
-#[Object]
+#[Object(crate = "crate::graphql::ordered")]
 impl WebhookMutation {
     async fn create_webhook(
         &self,

@@ -17,6 +17,7 @@ mod crash_safety;
 mod email;
 mod favorites;
 mod feed;
+mod field_order;
 mod graphiql;
 mod graphql_over_http;
 mod http;
