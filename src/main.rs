@@ -8,7 +8,8 @@ use conduit_gateway::{db, documents, graphql, seed, startup, telemetry};
 /// mimalloc instead of glibc's malloc: a profile of the `deep` benchmark
 /// spent ~30 % of the server's CPU in glibc malloc/free and its arena
 /// locks (large responses allocate and free many small values across both
-/// worker threads).
+/// worker threads). With the crate's `override` feature (Cargo.toml) it is
+/// the C library's malloc too, which the bundled SQLite calls.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -252,6 +252,30 @@ pub async fn by_slug(db: &impl ConnectionTrait, slug: &str) -> Result<Option<Art
     select_by_slug(db, slug, "").await
 }
 
+/// `by_slug` with the article's body, in the same statement.
+pub async fn by_slug_with_body(
+    db: &impl ConnectionTrait,
+    slug: &str,
+) -> Result<Option<(ArticleRow, String)>> {
+    if !validate::may_name_something(slug) {
+        return Ok(None);
+    }
+    let rows = sql::query_all(
+        db,
+        &format!("SELECT {COLUMNS}, a.body FROM articles a WHERE a.slug = ?"),
+        vec![slug.into()],
+    )
+    .await?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let body_at = COLUMNS.split(", ").count();
+    Ok(Some((
+        ArticleRow::from_query_result(row, "")?,
+        row.try_get_by_index(body_at)?,
+    )))
+}
+
 /// The article at `slug`, for a write: locked until the transaction ends.
 ///
 /// # Implementation notes

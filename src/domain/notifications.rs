@@ -29,6 +29,8 @@ pub struct NotificationRow {
     pub read_at: Option<DateTime<Utc>>,
 }
 
+impl sql::Rows for NotificationRow {}
+
 const COLUMNS: &str =
     "n.id, n.recipient_id, n.actor_id, n.kind, n.article_id, n.comment_id, n.created_at, n.read_at";
 
