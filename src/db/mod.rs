@@ -45,6 +45,13 @@ pub async fn connect(args: &DatabaseArgs) -> anyhow::Result<DatabaseConnection> 
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
+                // How many rows a connection's worker thread may run ahead
+                // of the reader (sqlx's default is 50): a statement of
+                // `deep` returns ~2,500, and at 50 the worker stopped and
+                // waited to be woken every 50 rows. The buffer grows only
+                // as far as a statement's rows, which the reader collects
+                // anyway.
+                .row_buffer_size(4_096)
         });
     Database::connect(options)
         .await

@@ -21,15 +21,17 @@
 //! one. Subscriptions live for as long as a client listens; their reads
 //! take the pool's connections one statement at a time.
 //!
-//! SQLite reads always go to the pool: a statement runs in-process, and
-//! giving a connection back is a message to its worker thread, not a
-//! network round trip.
+//! SQLite works the same way. There a statement runs in-process, but on a
+//! connection's own worker thread (sqlx's design): through the pool each
+//! statement was also an acquisition and a release, and the release's
+//! check is a message to that thread and its answer back, which under load
+//! is two more waits for a core.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use sea_orm::sqlx::pool::PoolConnection;
-use sea_orm::sqlx::{self, Postgres};
+use sea_orm::sqlx::{self, Database, Executor, IntoArguments, Postgres, Sqlite};
 use sea_orm::{
     ConnAcquireErr, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, ExecResult, QueryResult,
     RuntimeErr, Statement, Values,
@@ -44,13 +46,20 @@ use crate::metrics::Metrics;
 #[derive(Clone)]
 pub struct Reads {
     db: DatabaseConnection,
-    held: Option<Arc<Held>>,
+    held: Option<HeldOn>,
+}
+
+/// A query request's connection, on its backend.
+#[derive(Clone)]
+enum HeldOn {
+    Postgres(Arc<Held<Postgres>>),
+    Sqlite(Arc<Held<Sqlite>>),
 }
 
 /// The one connection of a query request, taken at its first statement.
-struct Held {
-    pool: sqlx::PgPool,
-    connection: Mutex<Option<PoolConnection<Postgres>>>,
+struct Held<DB: Database> {
+    pool: sqlx::Pool<DB>,
+    connection: Mutex<Option<PoolConnection<DB>>>,
     metrics: Arc<Metrics>,
 }
 
@@ -63,20 +72,55 @@ impl Reads {
     /// The reads of one query request: on PostgreSQL, all on one connection,
     /// counted in `metrics` as `db`'s own statements are.
     pub fn for_query(db: DatabaseConnection, metrics: Arc<Metrics>) -> Self {
-        let held = (db.get_database_backend() == DbBackend::Postgres).then(|| {
-            Arc::new(Held {
-                pool: db.get_postgres_connection_pool().clone(),
-                connection: Mutex::new(None),
+        let held = match db.get_database_backend() {
+            DbBackend::Postgres => Some(HeldOn::Postgres(Arc::new(Held::on(
+                db.get_postgres_connection_pool().clone(),
                 metrics,
-            })
-        });
+            )))),
+            DbBackend::Sqlite => Some(HeldOn::Sqlite(Arc::new(Held::on(
+                db.get_sqlite_connection_pool().clone(),
+                metrics,
+            )))),
+            _ => None,
+        };
         Self { db, held }
     }
 }
 
-impl Held {
+impl HeldOn {
+    async fn fetch_all(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        match self {
+            Self::Postgres(held) => held.fetch_all(statement).await,
+            Self::Sqlite(held) => held.fetch_all(statement).await,
+        }
+    }
+
+    async fn execute(&self, statement: Statement) -> Result<ExecResult, DbErr> {
+        match self {
+            Self::Postgres(held) => held.execute(statement).await,
+            Self::Sqlite(held) => held.execute(statement).await,
+        }
+    }
+}
+
+impl<DB> Held<DB>
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    SqlxValues: IntoArguments<DB>,
+    QueryResult: From<DB::Row>,
+    ExecResult: From<DB::QueryResult>,
+{
+    fn on(pool: sqlx::Pool<DB>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            pool,
+            connection: Mutex::new(None),
+            metrics,
+        }
+    }
+
     /// The request's connection, taken from the pool if it has none yet.
-    async fn connection(&self) -> Result<MutexGuard<'_, Option<PoolConnection<Postgres>>>, DbErr> {
+    async fn connection(&self) -> Result<MutexGuard<'_, Option<PoolConnection<DB>>>, DbErr> {
         let mut slot = self.connection.lock().await;
         if slot.is_none() {
             *slot = Some(self.pool.acquire().await.map_err(acquire_error)?);
@@ -110,7 +154,7 @@ impl Held {
     /// Counts the statement; after a failure, lets the connection go.
     fn finish<T>(
         &self,
-        slot: &mut Option<PoolConnection<Postgres>>,
+        slot: &mut Option<PoolConnection<DB>>,
         sql: &str,
         started: Instant,
         outcome: Result<T, sqlx::Error>,
@@ -128,7 +172,10 @@ impl Held {
 }
 
 /// `sql` with `values` bound as sea-orm binds them.
-fn query(sql: &str, values: Option<Values>) -> sqlx::query::Query<'_, Postgres, SqlxValues> {
+fn query<DB: Database>(sql: &str, values: Option<Values>) -> sqlx::query::Query<'_, DB, SqlxValues>
+where
+    SqlxValues: IntoArguments<DB>,
+{
     let values = values.unwrap_or(Values(Vec::new()));
     sqlx::query_with(sqlx::AssertSqlSafe(sql), SqlxValues(values))
 }
@@ -159,7 +206,7 @@ impl ConnectionTrait for Reads {
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
         match &self.held {
             Some(held) => {
-                held.execute(Statement::from_string(DbBackend::Postgres, sql))
+                held.execute(Statement::from_string(self.db.get_database_backend(), sql))
                     .await
             }
             None => self.db.execute_unprepared(sql).await,
