@@ -12,7 +12,9 @@
 # write, and the same ops on SQLite. Results land in bench/results/<time>/.
 #
 # Env: DURATION (15 s per op), CONCURRENCY (32), PG_ADMIN (an admin URL),
-#      BENCH_DB (conduit_bench_project), SKIP_SEED=1 (reuse the databases).
+#      BENCH_DB (conduit_bench_project), SKIP_SEED=1 (reuse the databases:
+#      only right for the first run after a seed, since a run's writes add
+#      articles, comments and favorites that later runs would read).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -108,6 +110,11 @@ d = json.load(open(sys.argv[1])); s, p = d["summary"], d["latencyPercentiles"]
 errors = sum(v for k, v in d["statusCodeDistribution"].items() if k != "200")
 print(f"{sys.argv[2]:<26} {sys.argv[3]:<15} {s['requestsPerSec']:9.1f} req/s  p50 {p['p50']*1000:7.2f} ms  p99 {p['p99']*1000:7.2f} ms  non-200 {errors}")
 PY
+  # The peers' ops on SQLite, before this server's writes below: those add
+  # articles (createArticle) that would come first in `deep` and `articles`.
+  if [ "$label" = conduit-gateway-sqlite ]; then
+    (cd "$peers" && LABEL=$label CSV="$out/sqlite.csv" ./bench.sh http://127.0.0.1:8080/graphql ops) | tee -a "$out/own.txt" || true
+  fi
   # The writes, each request with inputs of its own (bench/writes/wrk.lua:
   # a random article to comment on, the next article not yet favorited, a
   # new title); the viewer signed up above has favorited nothing.
@@ -135,9 +142,6 @@ PY
     sleep 0.5
   done
   echo "$label: outbox drained in $((SECONDS - started)) s (pending now: $pending)" | tee -a "$out/own.txt"
-  if [ "$label" = conduit-gateway-sqlite ]; then
-    (cd "$peers" && LABEL=$label CSV="$out/sqlite.csv" ./bench.sh http://127.0.0.1:8080/graphql ops) | tee -a "$out/own.txt" || true
-  fi
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 source "$peers/pgenv.sh"
