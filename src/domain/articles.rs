@@ -9,7 +9,7 @@ use entity::article;
 use rand::Rng as _;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend,
-    FromQueryResult, Value,
+    FromQueryResult, QueryResult, Value,
 };
 
 use crate::events::{Event, EventBus, Staged};
@@ -249,7 +249,10 @@ pub async fn by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i6
 }
 
 pub async fn by_slug(db: &impl ConnectionTrait, slug: &str) -> Result<Option<ArticleRow>> {
-    select_by_slug(db, slug, "").await
+    select_by_slug(db, slug, "", "")
+        .await?
+        .map(|row| read(&row))
+        .transpose()
 }
 
 /// `by_slug` with the article's body, in the same statement.
@@ -257,23 +260,11 @@ pub async fn by_slug_with_body(
     db: &impl ConnectionTrait,
     slug: &str,
 ) -> Result<Option<(ArticleRow, String)>> {
-    if !validate::may_name_something(slug) {
-        return Ok(None);
-    }
-    let rows = sql::query_all(
-        db,
-        &format!("SELECT {COLUMNS}, a.body FROM articles a WHERE a.slug = ?"),
-        vec![slug.into()],
-    )
-    .await?;
-    let Some(row) = rows.first() else {
+    let Some(row) = select_by_slug(db, slug, ", a.body", "").await? else {
         return Ok(None);
     };
     let body_at = COLUMNS.split(", ").count();
-    Ok(Some((
-        ArticleRow::from_query_result(row, "")?,
-        row.try_get_by_index(body_at)?,
-    )))
+    Ok(Some((read(&row)?, row.try_get_by_index(body_at)?)))
 }
 
 /// The article at `slug`, for a write: locked until the transaction ends.
@@ -292,26 +283,33 @@ pub(crate) async fn by_slug_for_update(
         DbBackend::Postgres => " FOR UPDATE",
         _ => "",
     };
-    select_by_slug(db, slug, lock).await
+    select_by_slug(db, slug, "", lock)
+        .await?
+        .map(|row| read(&row))
+        .transpose()
 }
 
+/// The row of the article at `slug`: `COLUMNS`, then `more`.
 async fn select_by_slug(
     db: &impl ConnectionTrait,
     slug: &str,
+    more: &str,
     lock: &str,
-) -> Result<Option<ArticleRow>> {
+) -> Result<Option<QueryResult>> {
     if !validate::may_name_something(slug) {
         return Ok(None);
     }
     let rows = sql::query_all(
         db,
-        &format!("SELECT {COLUMNS} FROM articles a WHERE a.slug = ?{lock}"),
+        &format!("SELECT {COLUMNS}{more} FROM articles a WHERE a.slug = ?{lock}"),
         vec![slug.into()],
     )
     .await?;
-    rows.first()
-        .map(|row| Ok(ArticleRow::from_query_result(row, "")?))
-        .transpose()
+    Ok(rows.into_iter().next())
+}
+
+fn read(row: &QueryResult) -> Result<ArticleRow> {
+    Ok(ArticleRow::from_query_result(row, "")?)
 }
 
 pub async fn bodies(db: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, String>> {
