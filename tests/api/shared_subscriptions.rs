@@ -21,15 +21,6 @@ const COMMENT_ADDED: &str = "subscription($slug: String!) { commentAdded(article
 /// email is their own business, the other two depend on who asks.
 const VIEWER_DEPENDENT: &str = "subscription($slug: String!) { commentAdded(articleSlug: $slug) { body author { username email followedByViewer } article { favoritedByViewer } } }";
 
-async fn comment(app: &TestApp, token: &str, slug: &str, body: &str) {
-    app.gql_ok(
-        Some(token),
-        "mutation($s: String!, $b: String!) { addComment(articleSlug: $s, body: $b) { id } }",
-        json!({ "s": slug, "b": body }),
-    )
-    .await;
-}
-
 /// Subscribes `clients` and waits until the server has surely read it.
 async fn subscribe_all(clients: &mut [Client], query: &str, variables: Value) {
     for client in clients.iter_mut() {
@@ -63,8 +54,8 @@ e2e! {
         let (executions, deliveries) = counters(&app).await;
 
         // Act: one comment on each article.
-        comment(&app, &bob, &watched, "on watched").await;
-        comment(&app, &bob, &other, "on other").await;
+        app.add_comment(&bob, &watched, "on watched").await;
+        app.add_comment(&bob, &other, "on other").await;
 
         // Assert: every subscriber has its own article's comment, once.
         for client in on_watched.iter_mut().chain(on_other.iter_mut()) {
@@ -96,8 +87,8 @@ e2e! {
         subscribe_all(&mut a, COMMENT_ADDED, json!({ "slug": first })).await;
         subscribe_all(&mut b, COMMENT_ADDED, json!({ "slug": second })).await;
 
-        comment(&app, &bob, &second, "for b").await;
-        comment(&app, &bob, &first, "for a").await;
+        app.add_comment(&bob, &second, "for b").await;
+        app.add_comment(&bob, &first, "for a").await;
 
         for client in &mut a {
             assert_eq!(client.data("s").await["data"]["commentAdded"]["body"], "for a");
@@ -131,7 +122,7 @@ e2e! {
         let (executions, _) = counters(&app).await;
 
         // Act
-        comment(&app, &bob, &slug, "hello").await;
+        app.add_comment(&bob, &slug, "hello").await;
 
         // Assert: each viewer sees the event as it is for them.
         let seen = |payload: Value| {

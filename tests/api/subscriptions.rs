@@ -153,15 +153,6 @@ async fn publish_article(app: &TestApp, token: &str, title: &str, tags: &[&str])
     data["createArticle"]["slug"].as_str().unwrap().to_owned()
 }
 
-async fn comment(app: &TestApp, token: &str, slug: &str, body: &str) {
-    app.gql_ok(
-        Some(token),
-        "mutation($s: String!, $b: String!) { addComment(articleSlug: $s, body: $b) { id } }",
-        json!({ "s": slug, "b": body }),
-    )
-    .await;
-}
-
 const COMMENT_ADDED: &str = "subscription($slug: String!) { commentAdded(articleSlug: $slug) { body author { username } article { title } } }";
 
 async fn comments_arrive_live(app: TestApp, protocol: &'static str) {
@@ -179,8 +170,8 @@ async fn comments_arrive_live(app: TestApp, protocol: &'static str) {
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     // Act: a comment elsewhere, then one on the watched article.
-    comment(&app, &bob, &other, "not for you").await;
-    comment(&app, &bob, &watched, "First!").await;
+    app.add_comment(&bob, &other, "not for you").await;
+    app.add_comment(&bob, &watched, "First!").await;
 
     // Assert: only the watched article's comment, as a full object.
     let payload = client.data("1").await;
@@ -354,7 +345,7 @@ e2e! {
 
         client.send(json!({ "type": "complete", "id": "gone" })).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
-        comment(&app, &jane, &slug, "hello").await;
+        app.add_comment(&jane, &slug, "hello").await;
 
         let message = client.next().await;
         assert_eq!(message["id"], "kept", "{message:#}");
@@ -379,7 +370,9 @@ async fn an_event_written_through_one_instance_reaches_a_subscriber_on_another()
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     // Written through the second instance, which the subscriber never saw.
-    comment(&second, &jane, &slug, "via the other instance").await;
+    second
+        .add_comment(&jane, &slug, "via the other instance")
+        .await;
 
     let payload = client.data("1").await;
     assert_eq!(
@@ -453,7 +446,8 @@ async fn a_lost_listen_connection_is_reestablished() {
     // gap itself is lost, and the log says so).
     let mut delivered = false;
     for attempt in 0..10 {
-        comment(&app, &jane, &slug, &format!("after the drop {attempt}")).await;
+        app.add_comment(&jane, &slug, &format!("after the drop {attempt}"))
+            .await;
         if let Some(message) = client.try_next(DELIVERY).await {
             assert_eq!(message["type"], "next", "{message:#}");
             delivered = true;
