@@ -763,16 +763,26 @@ pub(crate) fn operation_type(
 
 /// The root fields' response keys of the operation `request` runs, in
 /// selection order (`ordered::root_keys`).
+/// `None` when there is nothing to put in order: one field at the root.
 fn root_keys(request: &mut Request) -> Option<Vec<async_graphql::Name>> {
-    let operation_name = request.operation_name.clone();
-    let variables = request.variables.clone();
-    let document = request.parsed_query().ok()?;
-    let operation = chosen_operation(document, operation_name.as_deref())?;
-    Some(ordered::root_keys(
-        document,
-        &operation.selection_set.node,
-        &variables,
-    ))
+    use async_graphql::parser::types::Selection;
+    // Moved out and back rather than cloned (`parsed_query` borrows the
+    // whole request): this runs for every request.
+    let variables = std::mem::take(&mut request.variables);
+    let operation_name = request.operation_name.take();
+    let keys = request.parsed_query().ok().and_then(|document| {
+        let operation = chosen_operation(document, operation_name.as_deref())?;
+        let set = &operation.selection_set.node;
+        if let [only] = &set.items[..]
+            && matches!(only.node, Selection::Field(_))
+        {
+            return None;
+        }
+        Some(ordered::root_keys(document, set, &variables))
+    });
+    request.variables = variables;
+    request.operation_name = operation_name;
+    keys
 }
 
 /// The operation `document` runs for `operation_name`: the one it names,
