@@ -10,6 +10,8 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection, QueryResult, Statem
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
+#[path = "common/announced_address.rs"]
+mod announced_address;
 #[path = "common/postgres_database.rs"]
 mod postgres_database;
 use postgres_database::PostgresDatabase;
@@ -130,28 +132,26 @@ struct Server {
 
 impl Server {
     async fn start(database_url: &str, extra: &[&str]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        let listen = format!("127.0.0.1:{port}");
-        let logs = || {
-            if std::env::var_os("TEST_LOG").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            }
-        };
         let mut child = Command::new(BIN)
-            .args(["serve", "--listen", &listen, "--database-url", database_url])
+            .args(["serve", "--database-url", database_url])
+            .args(announced_address::FLAGS)
+            .env("RUST_LOG", announced_address::LOG_FILTER)
             .args(["--jwt-secret", SECRET])
             .args(extra)
-            .stdout(logs())
-            .stderr(logs())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("the server starts");
-        let base = format!("http://{listen}");
+        // tokio's pipe, as the blocking reader the log thread wants.
+        let log = child
+            .stderr
+            .take()
+            .expect("a piped standard error")
+            .into_owned_fd()
+            .expect("the pipe's descriptor");
+        let address = announced_address::await_address(std::fs::File::from(log)).await;
+        let base = format!("http://{address}");
         let http = reqwest::Client::new();
         for _ in 0..300 {
             if let Some(status) = child.try_wait().expect("the child's status") {

@@ -5,6 +5,8 @@
 
 #[macro_use]
 mod helpers;
+#[path = "../common/announced_address.rs"]
+mod announced_address;
 #[path = "../common/postgres_database.rs"]
 mod postgres_database;
 

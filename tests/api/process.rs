@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::announced_address;
 use crate::helpers::TEST_SECRET;
 use crate::postgres_database::PostgresDatabase;
 
-/// The real binary, serving on a free port of its own.
+/// The real binary, serving on a free port of its own (see
+/// `announced_address`).
 pub(crate) struct Server {
     child: Child,
     pub(crate) url: String,
@@ -38,33 +40,21 @@ impl Data {
 
 impl Server {
     pub(crate) async fn start(database_url: &str, extra: &[&str]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log = if std::env::var_os("TEST_LOG").is_some() {
-            Stdio::inherit()
-        } else {
-            Stdio::null()
-        };
-        let child = Command::new(env!("CARGO_BIN_EXE_conduit-gateway"))
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--database-url",
-                database_url,
-            ])
+        let mut child = Command::new(env!("CARGO_BIN_EXE_conduit-gateway"))
+            .args(["serve", "--database-url", database_url])
+            .args(announced_address::FLAGS)
+            .env("RUST_LOG", announced_address::LOG_FILTER)
             .args(["--jwt-secret", TEST_SECRET])
             .args(extra)
             .stdout(Stdio::null())
-            .stderr(log)
+            .stderr(Stdio::piped())
             .spawn()
             .expect("the server starts");
+        let log = child.stderr.take().expect("a piped standard error");
+        let address = announced_address::await_address(log).await;
         let server = Self {
             child,
-            url: format!("http://127.0.0.1:{port}"),
+            url: format!("http://{address}"),
         };
         for _ in 0..400 {
             if server.alive().await {
