@@ -14,15 +14,19 @@ use crate::events::{Event, EventBus};
 use super::articles::{self, ArticleRow};
 use super::outbox::{self, Job};
 use super::pagination::{Order, Page, PageRequest};
-use super::sql::{self, Keyset};
+use super::sql::{self, KeyNames, Keyset};
 use super::validate::{self, Checks};
 use super::{Error, Result, begin_write, time, users};
 
 pub const BODY_MAX: usize = 10_000;
 
 const BY_ARTICLE: Keyset<'static> = Keyset {
-    columns: "c.id, c.article_id, c.author_id, c.body, c.created_at, c.updated_at, \
-              c.created_at AS sort_at, c.id AS sort_id, c.article_id AS parent_id",
+    columns: "c.id, c.article_id, c.author_id, c.body, c.created_at, c.updated_at",
+    keys: KeyNames {
+        sort_at: "created_at",
+        sort_id: "id",
+        parent_id: "article_id",
+    },
     from: "comments c",
     sort_at: "c.created_at",
     sort_id: "c.id",
@@ -103,10 +107,7 @@ pub async fn add(
     txn.commit().await?;
     staged.committed();
     Ok(Added {
-        article: ArticleRow {
-            comments_count: article.comments_count + 1,
-            ..article
-        },
+        article: article.counted(0, 1)?,
         comment,
         author,
     })

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 
 use super::pagination::{Order, Page, PageRequest};
-use super::sql::{self, Keyset};
+use super::sql::{self, KeyNames, Keyset};
 use super::{Result, time};
 
 /// The kinds, as stored in `notifications.kind`.
@@ -35,8 +35,12 @@ const COLUMNS: &str =
     "n.id, n.recipient_id, n.actor_id, n.kind, n.article_id, n.comment_id, n.created_at, n.read_at";
 
 const BY_RECIPIENT: Keyset<'static> = Keyset {
-    columns: "n.id, n.recipient_id, n.actor_id, n.kind, n.article_id, n.comment_id, n.created_at, n.read_at, \
-              n.created_at AS sort_at, n.id AS sort_id",
+    columns: "n.id, n.recipient_id, n.actor_id, n.kind, n.article_id, n.comment_id, n.created_at, n.read_at",
+    keys: KeyNames {
+        sort_at: "created_at",
+        sort_id: "id",
+        parent_id: "recipient_id",
+    },
     from: "notifications n",
     sort_at: "n.created_at",
     sort_id: "n.id",

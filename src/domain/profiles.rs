@@ -12,7 +12,7 @@ use crate::events::{Event, EventBus};
 
 use super::outbox::{self, Job};
 use super::pagination::{Order, Page, PageRequest};
-use super::sql::{self, Keyset, Seen};
+use super::sql::{self, KeyNames, Keyset, Seen};
 use super::{Error, Result, begin_write, time, users};
 
 /// A user as anyone may see them: what lists of users and authors read.
@@ -71,8 +71,14 @@ const PROFILE_COLUMNS: &str = profile_columns!();
 const FOLLOWERS: Keyset<'static> = Keyset {
     columns: concat!(
         profile_columns!(),
-        ", f.created_at AS sort_at, f.follower_id AS sort_id, f.followee_id AS parent_id"
+        ", f.created_at AS sort_at, f.followee_id AS parent_id"
     ),
+    // The follower's id is `u.id` (the join's condition); the follow's
+    // time needs its alias beside the user's own `created_at`.
+    keys: KeyNames {
+        sort_id: "id",
+        ..KeyNames::ALIASES
+    },
     from: "follows f JOIN users u ON u.id = f.follower_id",
     sort_at: "f.created_at",
     sort_id: "f.follower_id",
@@ -83,8 +89,13 @@ const FOLLOWERS: Keyset<'static> = Keyset {
 const FOLLOWING: Keyset<'static> = Keyset {
     columns: concat!(
         profile_columns!(),
-        ", f.created_at AS sort_at, f.followee_id AS sort_id, f.follower_id AS parent_id"
+        ", f.created_at AS sort_at, f.follower_id AS parent_id"
     ),
+    // As `FOLLOWERS`: the followee's id is `u.id`.
+    keys: KeyNames {
+        sort_id: "id",
+        ..KeyNames::ALIASES
+    },
     from: "follows f JOIN users u ON u.id = f.followee_id",
     sort_at: "f.created_at",
     sort_id: "f.followee_id",

@@ -255,10 +255,13 @@ pub(crate) fn flag_column(probe: &str) -> String {
 }
 
 /// What a keyset list selects from and how it sorts. `columns` must include
-/// the sort columns under the names `sort_at` and `sort_id`.
+/// the sort columns (and for `pages_per_parent` the parent), under the
+/// names `keys` gives.
 pub(crate) struct Keyset<'a> {
     /// `SELECT` list, e.g. `a.id, a.title, a.created_at AS sort_at, a.id AS sort_id`.
     pub columns: &'a str,
+    /// The names under which `columns` has the sort columns and the parent.
+    pub keys: KeyNames,
     /// `FROM` clause with joins.
     pub from: &'a str,
     /// The timestamp column rows sort on, e.g. `a.created_at`.
@@ -271,7 +274,36 @@ pub(crate) struct Keyset<'a> {
     pub item: &'a str,
 }
 
-impl Keyset<'_> {
+/// Where a list's statement has its cursor columns and its parent: under
+/// the row's own column names when the row reads them anyway (an
+/// article's `created_at`, `id`, `author_id`), so no value is read twice;
+/// under aliases (`ALIASES`) when the row has none or a column of the same
+/// name from another table (a follow's `created_at` beside the user's).
+#[derive(Clone, Copy)]
+pub(crate) struct KeyNames {
+    pub sort_at: &'static str,
+    pub sort_id: &'static str,
+    pub parent_id: &'static str,
+}
+
+impl KeyNames {
+    /// `... AS sort_at`, `... AS sort_id`, `... AS parent_id`.
+    pub(crate) const ALIASES: Self = Self {
+        sort_at: "sort_at",
+        sort_id: "sort_id",
+        parent_id: "parent_id",
+    };
+}
+
+impl<'a> Keyset<'a> {
+    /// This list, selecting `columns` (which must still hold `keys`).
+    pub(crate) fn reading<'b>(&self, columns: &'b str) -> Keyset<'b>
+    where
+        'a: 'b,
+    {
+        Keyset { columns, ..*self }
+    }
+
     /// One page of a single list, filtered by `conditions` (ANDed).
     pub(crate) async fn page<T: Rows>(
         &self,
@@ -320,7 +352,7 @@ impl Keyset<'_> {
             values.extend(Self::cursor_values(request));
         }
         let rows = query_all(db, &self.select(&filters, order, request), values).await?;
-        let edges = match Positions::of(rows.first())? {
+        let edges = match Positions::of(rows.first(), self.keys)? {
             Some(at) => rows
                 .iter()
                 .zip(T::from_rows(&rows)?)
@@ -333,7 +365,7 @@ impl Keyset<'_> {
 
     /// The same page of the list under each parent, in one statement.
     /// `parent` is the column that names the parent; it must also be
-    /// selected as `parent_id`.
+    /// selected (as `keys.parent_id`).
     ///
     /// # Implementation notes
     /// Each parent's page is its own `ORDER BY ... LIMIT` walk down the
@@ -361,10 +393,10 @@ impl Keyset<'_> {
                 _ => self.correlated_pages(parent, parents, order, request),
             };
             let rows = query_all(db, &sql, values).await?;
-            if let Some(at) = Positions::of(rows.first())? {
-                let parent_at = at
-                    .parent_id
-                    .ok_or_else(|| anyhow::anyhow!("a page per parent selects no parent_id"))?;
+            if let Some(at) = Positions::of(rows.first(), self.keys)? {
+                let parent_at = at.parent_id.ok_or_else(|| {
+                    anyhow::anyhow!("a page per parent selects no {}", self.keys.parent_id)
+                })?;
                 for (row, node) in rows.iter().zip(T::from_rows(&rows)?) {
                     let parent_id: i64 = row.try_get_by_index(parent_at)?;
                     grouped
@@ -546,8 +578,9 @@ struct Positions {
 }
 
 impl Positions {
-    /// The positions in `row`'s statement; `None` when it returned no rows.
-    fn of(row: Option<&QueryResult>) -> Result<Option<Self>> {
+    /// The positions in `row`'s statement of the columns `keys` names;
+    /// `None` when it returned no rows.
+    fn of(row: Option<&QueryResult>, keys: KeyNames) -> Result<Option<Self>> {
         let Some(row) = row else {
             return Ok(None);
         };
@@ -555,9 +588,9 @@ impl Positions {
         let find = |name: &str| names.iter().position(|column| column == name);
         let missing = |name: &str| anyhow::anyhow!("a list selects no {name}");
         Ok(Some(Self {
-            sort_at: find("sort_at").ok_or_else(|| missing("sort_at"))?,
-            sort_id: find("sort_id").ok_or_else(|| missing("sort_id"))?,
-            parent_id: find("parent_id"),
+            sort_at: find(keys.sort_at).ok_or_else(|| missing(keys.sort_at))?,
+            sort_id: find(keys.sort_id).ok_or_else(|| missing(keys.sort_id))?,
+            parent_id: find(keys.parent_id),
         }))
     }
 
@@ -581,17 +614,34 @@ impl Positions {
 /// In debug builds, which the tests run, every row's column names are
 /// checked against the fields, so a select list that drifts from its row
 /// type fails the tests instead of swapping values.
+///
+/// Fields after a `;` are `Option`s a statement may leave out (a list that
+/// reads only the columns its query asks for): each is read from the
+/// column of its name, found once per statement, and is `None` when the
+/// statement has no such column. Their columns must be `NOT NULL`, so
+/// `None` only ever means "not read".
 macro_rules! read_by_position {
     ($row:ident { $($field:ident),+ $(,)? }) => {
+        $crate::domain::sql::read_by_position!($row { $($field),+ ; });
+    };
+    ($row:ident { $($field:ident),+ ; $($maybe:ident),* $(,)? }) => {
         impl sea_orm::FromQueryResult for $row {
             fn from_query_result(
                 row: &sea_orm::QueryResult,
                 prefix: &str,
             ) -> std::result::Result<Self, sea_orm::DbErr> {
                 $crate::domain::sql::check_positions(row, prefix, &[$(stringify!($field)),+]);
+                let maybe_at = $crate::domain::sql::named_positions(row, &[$(stringify!($maybe)),*]);
+                // Unused by a row type without optional fields.
+                #[allow(unused_mut, unused_variables)]
+                let mut maybe_at = maybe_at.iter();
                 let mut at = 0..;
                 Ok(Self {
-                    $($field: row.try_get_by_index(at.next().expect("an endless range"))?),+
+                    $($field: row.try_get_by_index(at.next().expect("an endless range"))?,)+
+                    $($maybe: match maybe_at.next().expect("one position per field") {
+                        Some(at) => row.try_get_by_index(*at)?,
+                        None => None,
+                    },)*
                 })
             }
         }
@@ -605,15 +655,25 @@ macro_rules! read_by_position {
                         .map(|row| <Self as sea_orm::FromQueryResult>::from_query_result(row, ""))
                         .collect()
                 };
-                let Some(first) = rows.first().and_then(sea_orm::QueryResult::try_as_pg_row) else {
+                let Some(first) = rows.first() else {
+                    return Ok(Vec::new());
+                };
+                let Some(first_pg) = first.try_as_pg_row() else {
                     return checked();
                 };
+                let maybe_at = $crate::domain::sql::named_positions(first, &[$(stringify!($maybe)),*]);
                 let mut at = 0..;
                 let all_fit = true $(&& $crate::domain::sql::fits(
-                    first,
+                    first_pg,
                     at.next().expect("an endless range"),
                     |row: &Self| &row.$field,
                 ))+;
+                #[allow(unused_mut, unused_variables)]
+                let mut maybe = maybe_at.iter();
+                let all_fit = all_fit $(&& match maybe.next().expect("one position per field") {
+                    Some(at) => $crate::domain::sql::fits(first_pg, *at, |row: &Self| &row.$maybe),
+                    None => true,
+                })*;
                 if !all_fit {
                     // The checked reading says which column did not fit.
                     return checked();
@@ -625,11 +685,17 @@ macro_rules! read_by_position {
                             .try_as_pg_row()
                             .expect("the rows of one statement come from one database");
                         let mut at = 0..;
+                        #[allow(unused_mut, unused_variables)]
+                        let mut maybe = maybe_at.iter();
                         Ok(Self {
                             $($field: $crate::domain::sql::unchecked(
                                 row,
                                 at.next().expect("an endless range"),
-                            )?),+
+                            )?,)+
+                            $($maybe: match maybe.next().expect("one position per field") {
+                                Some(at) => $crate::domain::sql::unchecked(row, *at)?,
+                                None => None,
+                            },)*
                         })
                     })
                     .collect()
@@ -638,6 +704,19 @@ macro_rules! read_by_position {
     };
 }
 pub(crate) use read_by_position;
+
+/// Where `row`'s statement has a column of each of `names` (see
+/// `read_by_position`); asks for the names only when there are any.
+pub(crate) fn named_positions(row: &QueryResult, names: &[&str]) -> Vec<Option<usize>> {
+    if names.is_empty() {
+        return Vec::new();
+    }
+    let columns = row.column_names();
+    names
+        .iter()
+        .map(|name| columns.iter().position(|column| column == name))
+        .collect()
+}
 
 /// See `read_by_position`.
 pub(crate) fn check_positions(row: &QueryResult, prefix: &str, fields: &[&str]) {
@@ -665,6 +744,7 @@ mod tests {
 
     const ITEMS: Keyset<'static> = Keyset {
         columns: "i.id, i.parent AS parent_id, i.at AS sort_at, i.id AS sort_id",
+        keys: KeyNames::ALIASES,
         from: "items i",
         sort_at: "i.at",
         sort_id: "i.id",

@@ -5,16 +5,12 @@ use async_graphql::{Context, Object, OutputType, Result, SimpleObject};
 
 use super::articles::Article;
 use super::comments::Comment;
+use super::loaders::{PageOf, Relation};
 use super::notifications::Notification;
 use super::users::User;
 use super::viewer::ContextExt as _;
 use super::webhooks::WebhookDelivery;
 use crate::domain::articles::{self, Scope};
-use std::sync::Arc;
-
-use async_graphql::dataloader::Loader;
-
-use super::loaders::{PageOf, Shared, SqlLoader};
 use crate::domain::pagination::{Cursor, Page, PageRequest};
 
 /// Where a connection's `totalCount` comes from.
@@ -127,26 +123,22 @@ where
 
 /// A connection nested under a parent (a user's followers, an article's
 /// comments): its page is loaded in one batch with its siblings' pages.
-pub(super) async fn nested<R, T, N>(
+pub(super) async fn nested<R: Relation, N>(
     ctx: &Context<'_>,
     parent: i64,
     first: Option<i32>,
     after: Option<String>,
     total: Total,
-    node: impl Fn(T) -> N,
-) -> Result<Connection<N>>
-where
-    R: Copy + Eq + std::hash::Hash + Send + Sync + 'static,
-    T: Clone + Send + Sync + 'static,
-    SqlLoader: Loader<PageOf<R>, Value = Shared<Page<T>>, Error = Arc<crate::domain::Error>>,
-{
+    node: impl Fn(R::Row) -> N,
+) -> Result<Connection<N>> {
     let asks_next = ctx
         .look_ahead()
         .field("pageInfo")
         .field("hasNextPage")
         .exists();
     let page = PageRequest::parse(first, after.as_deref())?.probing_next(asks_next);
-    Ok(match ctx.load_one(PageOf::<R>::new(parent, page)).await? {
+    let key = PageOf::<R>::new(parent, page, R::columns(ctx));
+    Ok(match ctx.load_one(key).await? {
         Some(found) => Connection::from_page(found, total, node),
         None => Connection::empty(),
     })

@@ -11,12 +11,13 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
 
+use async_graphql::Context;
 use async_graphql::dataloader::{DataLoader, Loader};
 use entity::{comment, webhook, webhook_delivery};
 
 use super::batching::Batches;
 use crate::db::Reads;
-use crate::domain::articles::{self, ArticleRow};
+use crate::domain::articles::{self, ArticleColumns, ArticleRow};
 use crate::domain::pagination::{Page, PageRequest};
 use crate::domain::profiles::{self, Profile};
 use crate::domain::{self, Seen, comments, users, webhooks};
@@ -104,30 +105,50 @@ keys! {
 /// A page of a list under a parent. Keys asking for the same page of
 /// different parents go out as one statement (see `Keyset::pages_per_parent`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PageOf<R> {
+pub struct PageOf<R: Relation> {
     pub parent: i64,
     pub page: PageRequest,
-    relation: std::marker::PhantomData<R>,
+    /// What the page's rows read, as the query asks (see `Relation`).
+    pub columns: R::Columns,
 }
 
 /// By parent alone: the DataLoader hashes each key some ten times, and
 /// SipHash over the whole page request (its cursor, limit and flags) was
 /// 5 % of `deep`'s instructions. Siblings share their page request, so
 /// keys that differ only there are rare and merely share a bucket.
-impl<R> Hash for PageOf<R> {
+impl<R: Relation> Hash for PageOf<R> {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.parent.hash(state);
     }
 }
 
-impl<R> PageOf<R> {
-    pub fn new(parent: i64, page: PageRequest) -> Self {
+impl<R: Relation> PageOf<R> {
+    pub fn new(parent: i64, page: PageRequest, columns: R::Columns) -> Self {
         Self {
             parent,
             page,
-            relation: std::marker::PhantomData,
+            columns,
         }
     }
+}
+
+/// A list under a parent that `PageOf` pages through: its rows, and how
+/// one statement reads the same page of many parents.
+pub trait Relation: Copy + Eq + Hash + std::fmt::Debug + Send + Sync + 'static {
+    type Row: Clone + Send + Sync + 'static;
+    /// Which of a row's columns a page reads: `()` where rows are read
+    /// whole, `ArticleColumns` for articles.
+    type Columns: Copy + Eq + Hash + std::fmt::Debug + Send + Sync + 'static;
+
+    /// The columns the connection field in `ctx` asks its nodes for.
+    fn columns(ctx: &Context<'_>) -> Self::Columns;
+
+    fn pages(
+        db: &Reads,
+        parents: &[i64],
+        page: &PageRequest,
+        columns: Self::Columns,
+    ) -> impl Future<Output = domain::Result<HashMap<i64, Page<Self::Row>>>> + Send;
 }
 
 /// The relations `PageOf` pages through.
@@ -143,6 +164,72 @@ pub enum UserFollowers {}
 pub enum UserFollowing {}
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum WebhookDeliveries {}
+
+/// A relation whose rows are read whole, by `$pages`.
+macro_rules! whole_rows {
+    ($relation:ty, $row:ty, $pages:path) => {
+        impl Relation for $relation {
+            type Row = $row;
+            type Columns = ();
+
+            fn columns(_: &Context<'_>) {}
+
+            fn pages(
+                db: &Reads,
+                parents: &[i64],
+                page: &PageRequest,
+                (): (),
+            ) -> impl Future<Output = domain::Result<HashMap<i64, Page<$row>>>> + Send {
+                $pages(db, parents, page)
+            }
+        }
+    };
+}
+
+whole_rows!(ArticleComments, comment::Model, comments::pages_by_article);
+whole_rows!(UserFollowers, Profile, profiles::follower_pages);
+whole_rows!(UserFollowing, Profile, profiles::following_pages);
+whole_rows!(
+    WebhookDeliveries,
+    webhook_delivery::Model,
+    webhooks::deliveries::pages_by_webhook
+);
+
+impl Relation for UserArticles {
+    type Row = ArticleRow;
+    type Columns = ArticleColumns;
+
+    fn columns(ctx: &Context<'_>) -> ArticleColumns {
+        super::articles::columns_asked(ctx)
+    }
+
+    fn pages(
+        db: &Reads,
+        parents: &[i64],
+        page: &PageRequest,
+        columns: ArticleColumns,
+    ) -> impl Future<Output = domain::Result<HashMap<i64, Page<ArticleRow>>>> + Send {
+        articles::pages_by_author(db, parents, page, columns)
+    }
+}
+
+impl Relation for UserFavorites {
+    type Row = ArticleRow;
+    type Columns = ArticleColumns;
+
+    fn columns(ctx: &Context<'_>) -> ArticleColumns {
+        super::articles::columns_asked(ctx)
+    }
+
+    fn pages(
+        db: &Reads,
+        parents: &[i64],
+        page: &PageRequest,
+        columns: ArticleColumns,
+    ) -> impl Future<Output = domain::Result<HashMap<i64, Page<ArticleRow>>>> + Send {
+        articles::pages_favorited_by(db, parents, page, columns)
+    }
+}
 
 fn ids<K: Copy>(keys: &[K], id: impl Fn(K) -> i64) -> Vec<i64> {
     keys.iter().map(|&k| id(k)).collect()
@@ -296,48 +383,33 @@ impl Loader<UserFavoriteCount> for SqlLoader {
     }
 }
 
-/// Parents grouped by the page they ask for: one statement per group (in
-/// practice one group, since siblings ask for the same page).
-fn by_request<R>(keys: &[PageOf<R>]) -> HashMap<PageRequest, Vec<i64>> {
-    let mut groups: HashMap<PageRequest, Vec<i64>> = HashMap::new();
+/// Parents grouped by the page and columns they ask for: one statement per
+/// group (in practice one group, since siblings ask for the same).
+fn by_request<R: Relation>(keys: &[PageOf<R>]) -> HashMap<(PageRequest, R::Columns), Vec<i64>> {
+    let mut groups: HashMap<(PageRequest, R::Columns), Vec<i64>> = HashMap::new();
     for key in keys {
-        groups.entry(key.page).or_default().push(key.parent);
+        groups
+            .entry((key.page, key.columns))
+            .or_default()
+            .push(key.parent);
     }
     groups
 }
 
-macro_rules! page_loader {
-    ($relation:ty, $value:ty, $fetch:path) => {
-        impl Loader<PageOf<$relation>> for SqlLoader {
-            type Value = Shared<Page<$value>>;
-            type Error = Arc<domain::Error>;
+impl<R: Relation> Loader<PageOf<R>> for SqlLoader {
+    type Value = Shared<Page<R::Row>>;
+    type Error = Arc<domain::Error>;
 
-            async fn load(
-                &self,
-                keys: &[PageOf<$relation>],
-            ) -> LoadResult<PageOf<$relation>, Page<$value>> {
-                let mut found = HashMap::with_capacity(keys.len());
-                for (request, parents) in by_request(keys) {
-                    for (parent, page) in $fetch(&self.db, &parents, &request).await? {
-                        found.insert(PageOf::new(parent, request), Shared::new(page));
-                    }
-                }
-                Ok(found)
+    async fn load(&self, keys: &[PageOf<R>]) -> LoadResult<PageOf<R>, Page<R::Row>> {
+        let mut found = HashMap::with_capacity(keys.len());
+        for ((request, columns), parents) in by_request(keys) {
+            for (parent, page) in R::pages(&self.db, &parents, &request, columns).await? {
+                found.insert(PageOf::new(parent, request, columns), Shared::new(page));
             }
         }
-    };
+        Ok(found)
+    }
 }
-
-page_loader!(ArticleComments, comment::Model, comments::pages_by_article);
-page_loader!(UserArticles, ArticleRow, articles::pages_by_author);
-page_loader!(UserFavorites, ArticleRow, articles::pages_favorited_by);
-page_loader!(UserFollowers, Profile, profiles::follower_pages);
-page_loader!(UserFollowing, Profile, profiles::following_pages);
-page_loader!(
-    WebhookDeliveries,
-    webhook_delivery::Model,
-    webhooks::deliveries::pages_by_webhook
-);
 
 impl Loader<WebhooksOf> for SqlLoader {
     type Value = Shared<Vec<webhook::Model>>;

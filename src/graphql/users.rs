@@ -139,7 +139,7 @@ impl User {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<User>> {
-        super::connection::nested::<UserFollowers, _, _>(
+        super::connection::nested::<UserFollowers, _>(
             ctx,
             self.row.id,
             first,
@@ -158,7 +158,7 @@ impl User {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<User>> {
-        super::connection::nested::<UserFollowing, _, _>(
+        super::connection::nested::<UserFollowing, _>(
             ctx,
             self.row.id,
             first,
@@ -177,7 +177,7 @@ impl User {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<Article>> {
-        super::connection::nested::<UserArticles, _, _>(
+        super::connection::nested::<UserArticles, _>(
             ctx,
             self.row.id,
             first,
@@ -232,7 +232,7 @@ impl User {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<Article>> {
-        super::connection::nested::<UserFavorites, _, _>(
+        super::connection::nested::<UserFavorites, _>(
             ctx,
             self.row.id,
             first,

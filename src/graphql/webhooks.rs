@@ -96,7 +96,7 @@ impl Webhook {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<WebhookDelivery>> {
-        super::connection::nested::<super::loaders::WebhookDeliveries, _, _>(
+        super::connection::nested::<super::loaders::WebhookDeliveries, _>(
             ctx,
             self.0.id,
             first,

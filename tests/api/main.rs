@@ -11,6 +11,7 @@ mod announced_address;
 mod postgres_database;
 
 mod accounts;
+mod article_columns;
 mod articles;
 mod authorization;
 mod caching_proxy;

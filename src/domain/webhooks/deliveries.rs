@@ -15,7 +15,7 @@ use entity::webhook_delivery;
 use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Value};
 
 use super::super::pagination::{Order, Page, PageRequest};
-use super::super::sql::{self, Keyset};
+use super::super::sql::{self, KeyNames, Keyset};
 use super::super::{Result, begin_write, time};
 use super::{FAILED, PENDING, SUCCEEDED};
 
@@ -446,8 +446,12 @@ pub async fn redeliver(
 /// A webhook's deliveries, newest first.
 const BY_WEBHOOK: Keyset<'static> = Keyset {
     columns: "d.id, d.webhook_id, d.message_id, d.event, d.payload, d.status, d.attempts, \
-              d.last_response_status, d.last_error, d.next_attempt_at, d.created_at, \
-              d.created_at AS sort_at, d.id AS sort_id, d.webhook_id AS parent_id",
+              d.last_response_status, d.last_error, d.next_attempt_at, d.created_at",
+    keys: KeyNames {
+        sort_at: "created_at",
+        sort_id: "id",
+        parent_id: "webhook_id",
+    },
     from: "webhook_deliveries d",
     sort_at: "d.created_at",
     sort_id: "d.id",
