@@ -1,6 +1,7 @@
 //! Articles: listing (with filters, the feed, per author, per favoriter),
-//! writing, and favoriting. Lists select everything but `body`, which is
-//! large and loaded only when a query asks for it.
+//! writing, and favoriting. Lists select the columns their query asks for
+//! (`ArticleColumns`), never `body`, which is large and loaded only when a
+//! query asks for it.
 
 use std::collections::{HashMap, HashSet};
 
