@@ -663,17 +663,18 @@ macro_rules! read_by_position {
                 };
                 let maybe_at = $crate::domain::sql::named_positions(first, &[$(stringify!($maybe)),*]);
                 let mut at = 0..;
-                let all_fit = true $(&& $crate::domain::sql::fits(
-                    first_pg,
-                    at.next().expect("an endless range"),
-                    |row: &Self| &row.$field,
-                ))+;
                 #[allow(unused_mut, unused_variables)]
                 let mut maybe = maybe_at.iter();
-                let all_fit = all_fit $(&& match maybe.next().expect("one position per field") {
-                    Some(at) => $crate::domain::sql::fits(first_pg, *at, |row: &Self| &row.$maybe),
-                    None => true,
-                })*;
+                let all_fit = true
+                    $(&& $crate::domain::sql::fits(
+                        first_pg,
+                        at.next().expect("an endless range"),
+                        |row: &Self| &row.$field,
+                    ))+
+                    $(&& match maybe.next().expect("one position per field") {
+                        Some(at) => $crate::domain::sql::fits(first_pg, *at, |row: &Self| &row.$maybe),
+                        None => true,
+                    })*;
                 if !all_fit {
                     // The checked reading says which column did not fit.
                     return checked();
