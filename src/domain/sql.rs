@@ -625,13 +625,14 @@ macro_rules! read_by_position {
         $crate::domain::sql::read_by_position!($row { $($field),+ ; });
     };
     ($row:ident { $($field:ident),+ ; $($maybe:ident),* $(,)? }) => {
-        impl sea_orm::FromQueryResult for $row {
-            fn from_query_result(
+        impl $row {
+            /// `row`, its optional fields at `maybe_at` (`named_positions`),
+            /// each value checked by sqlx.
+            fn read_checked(
                 row: &sea_orm::QueryResult,
-                prefix: &str,
+                maybe_at: &[Option<usize>],
             ) -> std::result::Result<Self, sea_orm::DbErr> {
-                $crate::domain::sql::check_positions(row, prefix, &[$(stringify!($field)),+]);
-                let maybe_at = $crate::domain::sql::named_positions(row, &[$(stringify!($maybe)),*]);
+                $crate::domain::sql::check_positions(row, "", &[$(stringify!($field)),+]);
                 // Unused by a row type without optional fields.
                 #[allow(unused_mut, unused_variables)]
                 let mut maybe_at = maybe_at.iter();
@@ -646,22 +647,34 @@ macro_rules! read_by_position {
             }
         }
 
+        impl sea_orm::FromQueryResult for $row {
+            fn from_query_result(
+                row: &sea_orm::QueryResult,
+                prefix: &str,
+            ) -> std::result::Result<Self, sea_orm::DbErr> {
+                $crate::domain::sql::check_positions(row, prefix, &[$(stringify!($field)),+]);
+                let maybe_at = $crate::domain::sql::named_positions(row, &[$(stringify!($maybe)),*]);
+                Self::read_checked(row, &maybe_at)
+            }
+        }
+
         impl $crate::domain::sql::Rows for $row {
             fn from_rows(
                 rows: &[sea_orm::QueryResult],
             ) -> std::result::Result<Vec<Self>, sea_orm::DbErr> {
-                let checked = || {
-                    rows.iter()
-                        .map(|row| <Self as sea_orm::FromQueryResult>::from_query_result(row, ""))
-                        .collect()
-                };
                 let Some(first) = rows.first() else {
                     return Ok(Vec::new());
+                };
+                // Found once per statement, not once per row.
+                let maybe_at = $crate::domain::sql::named_positions(first, &[$(stringify!($maybe)),*]);
+                let checked = || {
+                    rows.iter()
+                        .map(|row| Self::read_checked(row, &maybe_at))
+                        .collect()
                 };
                 let Some(first_pg) = first.try_as_pg_row() else {
                     return checked();
                 };
-                let maybe_at = $crate::domain::sql::named_positions(first, &[$(stringify!($maybe)),*]);
                 let mut at = 0..;
                 #[allow(unused_mut, unused_variables)]
                 let mut maybe = maybe_at.iter();
