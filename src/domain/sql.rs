@@ -117,9 +117,12 @@ pub(crate) fn by_id<T: Rows>(
 /// column list, and each value decoded without them.
 pub(crate) trait Rows: FromQueryResult {
     fn from_rows(rows: &[QueryResult]) -> std::result::Result<Vec<Self>, DbErr> {
-        rows.iter()
-            .map(|row| Self::from_query_result(row, ""))
-            .collect()
+        // Sized once (`collect` into a `Result` grows as it goes).
+        let mut read = Vec::with_capacity(rows.len());
+        for row in rows {
+            read.push(Self::from_query_result(row, "")?);
+        }
+        Ok(read)
     }
 }
 
@@ -386,7 +389,9 @@ impl<'a> Keyset<'a> {
         request: &PageRequest,
     ) -> Result<std::collections::HashMap<i64, Page<T>>> {
         let mut grouped: std::collections::HashMap<i64, Vec<Edge<T>>> =
-            std::collections::HashMap::new();
+            std::collections::HashMap::with_capacity(parents.len());
+        // A parent's page is at most `limit` rows: one allocation each.
+        let limit = usize::try_from(request.limit()).unwrap_or(0);
         if !parents.is_empty() {
             let (sql, values) = match db.get_database_backend() {
                 DbBackend::Postgres => self.lateral_pages(parent, parents, order, request),
@@ -401,7 +406,7 @@ impl<'a> Keyset<'a> {
                     let parent_id: i64 = row.try_get_by_index(parent_at)?;
                     grouped
                         .entry(parent_id)
-                        .or_default()
+                        .or_insert_with(|| Vec::with_capacity(limit))
                         .push(at.edge(row, node)?);
                 }
             }
@@ -667,13 +672,17 @@ macro_rules! read_by_position {
                 };
                 // Found once per statement, not once per row.
                 let maybe_at = $crate::domain::sql::named_positions(first, &[$(stringify!($maybe)),*]);
-                let checked = || {
-                    rows.iter()
-                        .map(|row| Self::read_checked(row, &maybe_at))
-                        .collect()
+                // Collected into a vector sized once: `collect` into a
+                // `Result` cannot know the length and grows as it goes.
+                let mut read = Vec::with_capacity(rows.len());
+                let checked = |mut read: Vec<Self>| {
+                    for row in rows {
+                        read.push(Self::read_checked(row, &maybe_at)?);
+                    }
+                    Ok(read)
                 };
                 let Some(first_pg) = first.try_as_pg_row() else {
-                    return checked();
+                    return checked(read);
                 };
                 let mut at = 0..;
                 #[allow(unused_mut, unused_variables)]
@@ -690,29 +699,28 @@ macro_rules! read_by_position {
                     })*;
                 if !all_fit {
                     // The checked reading says which column did not fit.
-                    return checked();
+                    return checked(read);
                 }
-                rows.iter()
-                    .map(|read| {
-                        $crate::domain::sql::check_positions(read, "", &[$(stringify!($field)),+]);
-                        let row = read
-                            .try_as_pg_row()
-                            .expect("the rows of one statement come from one database");
-                        let mut at = 0..;
-                        #[allow(unused_mut, unused_variables)]
-                        let mut maybe = maybe_at.iter();
-                        Ok(Self {
-                            $($field: $crate::domain::sql::unchecked(
-                                row,
-                                at.next().expect("an endless range"),
-                            )?,)+
-                            $($maybe: match maybe.next().expect("one position per field") {
-                                Some(at) => $crate::domain::sql::unchecked(row, *at)?,
-                                None => None,
-                            },)*
-                        })
-                    })
-                    .collect()
+                for result in rows {
+                    $crate::domain::sql::check_positions(result, "", &[$(stringify!($field)),+]);
+                    let row = result
+                        .try_as_pg_row()
+                        .expect("the rows of one statement come from one database");
+                    let mut at = 0..;
+                    #[allow(unused_mut, unused_variables)]
+                    let mut maybe = maybe_at.iter();
+                    read.push(Self {
+                        $($field: $crate::domain::sql::unchecked(
+                            row,
+                            at.next().expect("an endless range"),
+                        )?,)+
+                        $($maybe: match maybe.next().expect("one position per field") {
+                            Some(at) => $crate::domain::sql::unchecked(row, *at)?,
+                            None => None,
+                        },)*
+                    });
+                }
+                Ok(read)
             }
         }
     };

@@ -57,7 +57,7 @@ async fn resolve_in_order<'a, T: ContainerType + ?Sized>(
     ctx: &ContextSelectionSet<'a>,
     root: &'a T,
 ) -> ServerResult<Value> {
-    let mut selected = Vec::new();
+    let mut selected = Vec::with_capacity(ctx.item.node.items.len());
     if !collect(ctx, root, &ctx.item.node, &mut selected, 0) {
         return async_graphql::resolver_utils::resolve_container(ctx, root).await;
     }
