@@ -195,41 +195,32 @@ whole_rows!(
     webhooks::deliveries::pages_by_webhook
 );
 
-impl Relation for UserArticles {
-    type Row = ArticleRow;
-    type Columns = ArticleColumns;
+/// A relation of articles, paged by `$pages` with the columns the query
+/// asks for.
+macro_rules! article_rows {
+    ($relation:ty, $pages:path) => {
+        impl Relation for $relation {
+            type Row = ArticleRow;
+            type Columns = ArticleColumns;
 
-    fn columns(ctx: &Context<'_>) -> ArticleColumns {
-        super::articles::columns_asked(ctx)
-    }
+            fn columns(ctx: &Context<'_>) -> ArticleColumns {
+                super::articles::columns_asked(ctx)
+            }
 
-    fn pages(
-        db: &Reads,
-        parents: &[i64],
-        page: &PageRequest,
-        columns: ArticleColumns,
-    ) -> impl Future<Output = domain::Result<HashMap<i64, Page<ArticleRow>>>> + Send {
-        articles::pages_by_author(db, parents, page, columns)
-    }
+            fn pages(
+                db: &Reads,
+                parents: &[i64],
+                page: &PageRequest,
+                columns: ArticleColumns,
+            ) -> impl Future<Output = domain::Result<HashMap<i64, Page<ArticleRow>>>> + Send {
+                $pages(db, parents, page, columns)
+            }
+        }
+    };
 }
 
-impl Relation for UserFavorites {
-    type Row = ArticleRow;
-    type Columns = ArticleColumns;
-
-    fn columns(ctx: &Context<'_>) -> ArticleColumns {
-        super::articles::columns_asked(ctx)
-    }
-
-    fn pages(
-        db: &Reads,
-        parents: &[i64],
-        page: &PageRequest,
-        columns: ArticleColumns,
-    ) -> impl Future<Output = domain::Result<HashMap<i64, Page<ArticleRow>>>> + Send {
-        articles::pages_favorited_by(db, parents, page, columns)
-    }
-}
+article_rows!(UserArticles, articles::pages_by_author);
+article_rows!(UserFavorites, articles::pages_favorited_by);
 
 fn ids<K: Copy>(keys: &[K], id: impl Fn(K) -> i64) -> Vec<i64> {
     keys.iter().map(|&k| id(k)).collect()
