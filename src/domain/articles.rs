@@ -175,12 +175,23 @@ pub(crate) fn tag_list(names: &[impl AsRef<str>]) -> String {
     serde_json::to_string(&names).expect("a list of strings is JSON")
 }
 
-/// Every column of `ArticleRow` (`ArticleColumns::ALL`): what lookups read.
-const COLUMNS: &str = "a.id, a.author_id, a.created_at, a.slug, a.title, a.description, a.favorites_count, \
-                       a.comments_count, a.updated_at, a.tag_list";
+/// Every column of `ArticleRow` (`ArticleColumns::ALL`, a unit test says
+/// so): what lookups read. A macro, so `concat!` can extend it.
+macro_rules! all_columns {
+    () => {
+        "a.id, a.author_id, a.created_at, a.slug, a.title, a.description, a.favorites_count, \
+         a.comments_count, a.updated_at, a.tag_list"
+    };
+}
 
 /// The favorite's own columns in `BY_FAVORITING`'s rows.
-const FAVORITING_KEYS: &str = "f.created_at AS sort_at, f.user_id AS parent_id";
+macro_rules! favoriting_keys {
+    () => {
+        "f.created_at AS sort_at, f.user_id AS parent_id"
+    };
+}
+
+const COLUMNS: &str = all_columns!();
 
 /// Newest-first (or oldest-first) articles, optionally under a parent.
 /// Its `columns` are `ArticleColumns`' choice (`BY_CREATION.reading`).
@@ -198,12 +209,9 @@ const BY_CREATION: Keyset<'static> = Keyset {
 };
 
 /// A user's favorites, most recently favorited first.
-/// Its `columns` are `ArticleColumns`' choice, then `FAVORITING_KEYS`.
+/// Its `columns` are `ArticleColumns`' choice, then `favoriting_keys!`.
 const BY_FAVORITING: Keyset<'static> = Keyset {
-    columns: concat!(
-        "a.id, a.author_id, a.created_at, a.slug, a.title, a.description, a.favorites_count, ",
-        "a.comments_count, a.updated_at, a.tag_list, f.created_at AS sort_at, f.user_id AS parent_id"
-    ),
+    columns: concat!(all_columns!(), ", ", favoriting_keys!()),
     // The favorite's time needs its alias beside the article's own.
     keys: KeyNames {
         sort_id: "id",
@@ -481,7 +489,7 @@ pub async fn pages_favorited_by(
     page: &PageRequest,
     columns: ArticleColumns,
 ) -> Result<HashMap<i64, Page<ArticleRow>>> {
-    let columns = format!("{}, {FAVORITING_KEYS}", columns.select_list());
+    let columns = format!("{}, {}", columns.select_list(), favoriting_keys!());
     BY_FAVORITING
         .reading(&columns)
         .pages_per_parent(db, "f.user_id", user_ids, Order::NewestFirst, page)
@@ -954,7 +962,19 @@ fn row_of(model: article::Model) -> ArticleRow {
 
 #[cfg(test)]
 mod tests {
-    use super::is_slug_for;
+    use super::{ArticleColumns, COLUMNS, is_slug_for};
+
+    /// Lookups and lists name the same columns in the same order: all of
+    /// `ArticleColumns` is what a lookup selects.
+    #[test]
+    fn every_column_chosen_is_what_a_lookup_reads() {
+        let spaced = |list: &str| list.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert_eq!(spaced(&ArticleColumns::ALL.select_list()), spaced(COLUMNS));
+        assert_eq!(
+            ArticleColumns::NONE.select_list(),
+            "a.id, a.author_id, a.created_at"
+        );
+    }
 
     #[test]
     fn a_suffixed_slug_still_belongs_to_its_title() {

@@ -635,9 +635,10 @@ macro_rules! read_by_position {
             /// each value checked by sqlx.
             fn read_checked(
                 row: &sea_orm::QueryResult,
+                prefix: &str,
                 maybe_at: &[Option<usize>],
             ) -> std::result::Result<Self, sea_orm::DbErr> {
-                $crate::domain::sql::check_positions(row, "", &[$(stringify!($field)),+]);
+                $crate::domain::sql::check_positions(row, prefix, &[$(stringify!($field)),+]);
                 // Unused by a row type without optional fields.
                 #[allow(unused_mut, unused_variables)]
                 let mut maybe_at = maybe_at.iter();
@@ -657,9 +658,8 @@ macro_rules! read_by_position {
                 row: &sea_orm::QueryResult,
                 prefix: &str,
             ) -> std::result::Result<Self, sea_orm::DbErr> {
-                $crate::domain::sql::check_positions(row, prefix, &[$(stringify!($field)),+]);
                 let maybe_at = $crate::domain::sql::named_positions(row, &[$(stringify!($maybe)),*]);
-                Self::read_checked(row, &maybe_at)
+                Self::read_checked(row, prefix, &maybe_at)
             }
         }
 
@@ -677,7 +677,7 @@ macro_rules! read_by_position {
                 let mut read = Vec::with_capacity(rows.len());
                 let checked = |mut read: Vec<Self>| {
                     for row in rows {
-                        read.push(Self::read_checked(row, &maybe_at)?);
+                        read.push(Self::read_checked(row, "", &maybe_at)?);
                     }
                     Ok(read)
                 };
