@@ -62,6 +62,9 @@ impl App {
         if config.demo {
             seed::demo(&db).await?;
         }
+        let direct = db::Direct::open(&db, Arc::clone(&metrics))
+            .await
+            .context("cannot open the SQLite file for direct reads")?;
 
         let secret = match &config.jwt_secret {
             Some(secret) => secret.expose_secret().to_owned(),
@@ -219,6 +222,7 @@ impl App {
             metrics: Arc::clone(&metrics),
             ws_limits: config.ws_limits(),
             db: request_db,
+            direct,
             ops_db: db.clone(),
             auth: Arc::new(Authenticator {
                 tokens,

@@ -2,8 +2,10 @@
 //! PostgreSQL; the few settings that differ are here and nowhere else.
 //! `Reads` is where a request's reads go.
 
+mod direct;
 mod reads;
 
+pub use direct::Direct;
 pub use reads::Reads;
 
 use std::time::Duration;
@@ -11,9 +13,21 @@ use std::time::Duration;
 use anyhow::Context as _;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction};
 
 use crate::config::DatabaseArgs;
+
+/// A connection the domain reads through: a query request's `Reads` may
+/// read straight from SQLite (`Direct`); anything else reads through
+/// sea-orm, and so does a read `Direct` cannot bind.
+pub trait Reader: ConnectionTrait {
+    fn direct(&self) -> Option<&Direct> {
+        None
+    }
+}
+
+impl Reader for DatabaseConnection {}
+impl Reader for DatabaseTransaction {}
 
 /// Opens a connection pool.
 ///

@@ -39,6 +39,7 @@ use sea_orm::{
 use sea_query_sqlx::SqlxValues;
 use tokio::sync::{Mutex, MutexGuard};
 
+use super::{Direct, Reader};
 use crate::metrics::Metrics;
 
 /// A request's reads (see the module notes). Cheap to clone: clones share
@@ -47,6 +48,8 @@ use crate::metrics::Metrics;
 pub struct Reads {
     db: DatabaseConnection,
     held: Option<HeldOn>,
+    /// A query's SQLite reads that go straight to the file.
+    direct: Option<Arc<Direct>>,
 }
 
 /// A query request's connection, on its backend.
@@ -66,12 +69,21 @@ struct Held<DB: Database> {
 impl Reads {
     /// Every statement on a connection from the pool, returned after it.
     pub fn pooled(db: DatabaseConnection) -> Self {
-        Self { db, held: None }
+        Self {
+            db,
+            held: None,
+            direct: None,
+        }
     }
 
-    /// The reads of one query request: on PostgreSQL, all on one connection,
-    /// counted in `metrics` as `db`'s own statements are.
-    pub fn for_query(db: DatabaseConnection, metrics: Arc<Metrics>) -> Self {
+    /// The reads of one query request: all on one connection, counted in
+    /// `metrics` as `db`'s own statements are; on SQLite, those the domain
+    /// reads row by row through `direct` when there is one.
+    pub fn for_query(
+        db: DatabaseConnection,
+        metrics: Arc<Metrics>,
+        direct: Option<Arc<Direct>>,
+    ) -> Self {
         let held = match db.get_database_backend() {
             DbBackend::Postgres => Some(HeldOn::Postgres(Arc::new(Held::on(
                 db.get_postgres_connection_pool().clone(),
@@ -83,7 +95,7 @@ impl Reads {
             )))),
             _ => None,
         };
-        Self { db, held }
+        Self { db, held, direct }
     }
 }
 
@@ -187,6 +199,12 @@ fn acquire_error(error: sqlx::Error) -> DbErr {
         sqlx::Error::PoolTimedOut => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
         sqlx::Error::PoolClosed => DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
         other => DbErr::Conn(RuntimeErr::SqlxError(Arc::new(other))),
+    }
+}
+
+impl Reader for Reads {
+    fn direct(&self) -> Option<&Direct> {
+        self.direct.as_deref()
     }
 }
 

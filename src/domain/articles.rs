@@ -13,6 +13,7 @@ use sea_orm::{
     FromQueryResult, QueryResult, Value,
 };
 
+use crate::db::Reader;
 use crate::events::{Event, EventBus, Staged};
 
 use super::error::OnConstraint as _;
@@ -306,7 +307,7 @@ pub async fn resolve(db: &impl ConnectionTrait, filter: &ArticleFilter) -> Resul
 }
 
 pub async fn list(
-    db: &impl ConnectionTrait,
+    db: &impl Reader,
     scope: &Scope,
     order: Order,
     page: &PageRequest,
@@ -325,7 +326,7 @@ const FAVORITED_BY_VIEWER: &str =
 
 /// `list`, each article with whether `viewer` favorited it, in one statement.
 pub async fn list_seen_by(
-    db: &impl ConnectionTrait,
+    db: &impl Reader,
     viewer: i64,
     scope: &Scope,
     order: Order,
@@ -377,15 +378,15 @@ pub async fn count(db: &impl ConnectionTrait, scope: &Scope) -> Result<i64> {
     .await
 }
 
-pub async fn by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, ArticleRow>> {
-    let rows = sql::where_any_of(
+pub async fn by_ids(db: &impl Reader, ids: &[i64]) -> Result<HashMap<i64, ArticleRow>> {
+    let rows = sql::rows_any_of(
         db,
         &format!("SELECT {COLUMNS} FROM articles a"),
         "a.id",
         ids,
     )
     .await?;
-    sql::by_id(&rows, |article: &ArticleRow| article.id)
+    Ok(sql::by_id(rows, |article: &ArticleRow| article.id))
 }
 
 pub async fn by_slug(db: &impl ConnectionTrait, slug: &str) -> Result<Option<ArticleRow>> {
@@ -470,7 +471,7 @@ pub async fn favorited_by(
 
 /// The same page of each author's articles, newest first.
 pub async fn pages_by_author(
-    db: &impl ConnectionTrait,
+    db: &impl Reader,
     author_ids: &[i64],
     page: &PageRequest,
     columns: ArticleColumns,
@@ -484,7 +485,7 @@ pub async fn pages_by_author(
 
 /// The same page of each user's favorites, most recently favorited first.
 pub async fn pages_favorited_by(
-    db: &impl ConnectionTrait,
+    db: &impl Reader,
     user_ids: &[i64],
     page: &PageRequest,
     columns: ArticleColumns,

@@ -5,10 +5,9 @@
 use std::collections::HashMap;
 
 use entity::comment;
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseConnection, EntityTrait};
 
+use crate::db::Reader;
 use crate::events::{Event, EventBus};
 
 use super::articles::{self, ArticleRow};
@@ -151,23 +150,20 @@ pub async fn delete(db: &DatabaseConnection, user_id: i64, comment_id: i64) -> R
     Ok(comment.id)
 }
 
-pub async fn by_ids(
-    db: &impl ConnectionTrait,
-    ids: &[i64],
-) -> Result<HashMap<i64, comment::Model>> {
-    let rows = sql::where_any_of(
+pub async fn by_ids(db: &impl Reader, ids: &[i64]) -> Result<HashMap<i64, comment::Model>> {
+    let rows = sql::rows_any_of(
         db,
         "SELECT id, article_id, author_id, body, created_at, updated_at FROM comments",
         "id",
         ids,
     )
     .await?;
-    sql::by_id(&rows, |comment: &comment::Model| comment.id)
+    Ok(sql::by_id(rows, |comment: &comment::Model| comment.id))
 }
 
 /// The same page of each article's comments, newest first.
 pub async fn pages_by_article(
-    db: &impl ConnectionTrait,
+    db: &impl Reader,
     article_ids: &[i64],
     page: &PageRequest,
 ) -> Result<HashMap<i64, Page<comment::Model>>> {

@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 
+use crate::db::Reader;
+
 use super::pagination::{Order, Page, PageRequest};
 use super::sql::{self, KeyNames, Keyset};
 use super::{Result, time};
@@ -106,7 +108,7 @@ fn scope(recipient_id: i64, unread_only: bool) -> Vec<(String, Vec<Value>)> {
 
 /// The recipient's notifications, newest first.
 pub async fn list(
-    db: &impl ConnectionTrait,
+    db: &impl Reader,
     recipient_id: i64,
     unread_only: bool,
     page: &PageRequest,
@@ -163,16 +165,15 @@ pub async fn mark_read(
 }
 
 /// Notifications by id, whoever they belong to: callers check the recipient.
-pub async fn by_ids(
-    db: &impl ConnectionTrait,
-    ids: &[i64],
-) -> Result<HashMap<i64, NotificationRow>> {
-    let rows = sql::where_any_of(
+pub async fn by_ids(db: &impl Reader, ids: &[i64]) -> Result<HashMap<i64, NotificationRow>> {
+    let rows = sql::rows_any_of(
         db,
         &format!("SELECT {COLUMNS} FROM notifications n"),
         "n.id",
         ids,
     )
     .await?;
-    sql::by_id(&rows, |notification: &NotificationRow| notification.id)
+    Ok(sql::by_id(rows, |notification: &NotificationRow| {
+        notification.id
+    }))
 }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use entity::user;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
+use crate::db::Reader;
 use crate::events::{Event, EventBus};
 
 use super::outbox::{self, Job};
@@ -207,7 +208,7 @@ pub async fn followed_by(
 }
 
 pub async fn follower_pages(
-    db: &impl ConnectionTrait,
+    db: &impl Reader,
     user_ids: &[i64],
     page: &PageRequest,
 ) -> Result<HashMap<i64, Page<Profile>>> {
@@ -217,7 +218,7 @@ pub async fn follower_pages(
 }
 
 pub async fn following_pages(
-    db: &impl ConnectionTrait,
+    db: &impl Reader,
     user_ids: &[i64],
     page: &PageRequest,
 ) -> Result<HashMap<i64, Page<Profile>>> {
@@ -226,9 +227,9 @@ pub async fn following_pages(
         .await
 }
 
-pub async fn users_by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, Profile>> {
+pub async fn users_by_ids(db: &impl Reader, ids: &[i64]) -> Result<HashMap<i64, Profile>> {
     let rows = select_by_ids(db, None, ids).await?;
-    sql::by_id(&rows, |user: &Profile| user.id)
+    Ok(sql::by_id(rows, |user: &Profile| user.id))
 }
 
 /// Whether the viewer follows the user in `follows.follower_id = ?`.
@@ -237,21 +238,21 @@ const FOLLOWED_BY_VIEWER: &str =
 
 /// `users_by_ids`, each with whether `viewer` follows them, in one statement.
 pub async fn users_seen_by(
-    db: &impl ConnectionTrait,
+    db: &impl Reader,
     viewer: i64,
     ids: &[i64],
 ) -> Result<HashMap<i64, Seen<Profile>>> {
     let rows = select_by_ids(db, Some(viewer), ids).await?;
-    sql::by_id(&rows, |seen: &Seen<Profile>| seen.row.id)
+    Ok(sql::by_id(rows, |seen: &Seen<Profile>| seen.row.id))
 }
 
 /// The rows of the users with `ids`, with the follow flag for `viewer` when
 /// one is given.
-async fn select_by_ids(
-    db: &impl ConnectionTrait,
+async fn select_by_ids<T: sql::Rows>(
+    db: &impl Reader,
     viewer: Option<i64>,
     ids: &[i64],
-) -> Result<Vec<sea_orm::QueryResult>> {
+) -> Result<Vec<T>> {
     let (ids_in, id_values) = sql::any_of(db.get_database_backend(), "u.id", ids);
     let (flag, mut values) = match viewer {
         // The flag's `?` comes first in the text, so its value does too.
@@ -262,7 +263,7 @@ async fn select_by_ids(
         None => (String::new(), Vec::new()),
     };
     values.extend(id_values);
-    sql::query_all(
+    sql::rows(
         db,
         &format!("SELECT {PROFILE_COLUMNS}{flag} FROM users u WHERE {ids_in}"),
         values,

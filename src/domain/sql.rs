@@ -2,11 +2,13 @@
 //! pages and "first N per parent" batches. Written once with `?`
 //! placeholders; `statement` numbers them for PostgreSQL.
 
+use chrono::{DateTime, NaiveDateTime, Utc};
 use sea_orm::sqlx;
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, QueryResult, Statement, Value};
 
 use super::Result;
 use super::pagination::{Cursor, Edge, Order, Page, PageRequest};
+use crate::db::Reader;
 
 /// A statement for `db`'s backend from SQL with `?` placeholders.
 pub(crate) fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
@@ -95,15 +97,103 @@ pub(crate) async fn where_any_of(
     query_all(db, &format!("{select} WHERE {ids_in}"), values).await
 }
 
-/// `rows` read as `T`, each under the id `id` gives it.
-pub(crate) fn by_id<T: Rows>(
-    rows: &[QueryResult],
-    id: impl Fn(&T) -> i64,
-) -> Result<std::collections::HashMap<i64, T>> {
-    Ok(T::from_rows(rows)?
-        .into_iter()
-        .map(|item| (id(&item), item))
-        .collect())
+/// The rows of `select` (a `SELECT ... FROM ...` with no `WHERE`) whose
+/// `column` is one of `ids`, read as `T` (see `rows`).
+pub(crate) async fn rows_any_of<T: Rows>(
+    db: &impl Reader,
+    select: &str,
+    column: &str,
+    ids: &[i64],
+) -> Result<Vec<T>> {
+    let (ids_in, values) = any_of(db.get_database_backend(), column, ids);
+    rows(db, &format!("{select} WHERE {ids_in}"), values).await
+}
+
+/// `rows`, each under the id `id` gives it.
+pub(crate) fn by_id<T>(rows: Vec<T>, id: impl Fn(&T) -> i64) -> std::collections::HashMap<i64, T> {
+    rows.into_iter().map(|item| (id(&item), item)).collect()
+}
+
+/// The rows of `sql` with `values` read as `T`: straight from SQLite where
+/// `db` can (`db::Direct`) and `T` says how (`Rows::SQLITE`), else through
+/// sea-orm.
+pub(crate) async fn rows<T: Rows>(
+    db: &impl Reader,
+    sql: &str,
+    values: Vec<Value>,
+) -> Result<Vec<T>> {
+    if let (Some(direct), Some(read)) = (db.direct(), T::SQLITE) {
+        let rows = direct.query(sql, &values, |mut rows| {
+            let maybe_at = (read.positions)(rows.as_ref().expect("rows of a statement"));
+            let mut read_rows = Vec::new();
+            while let Some(row) = rows.next()? {
+                read_rows.push((read.row)(row, &maybe_at)?);
+            }
+            Ok(read_rows)
+        })?;
+        if let Some(rows) = rows {
+            return Ok(rows);
+        }
+    }
+    Ok(T::from_rows(&query_all(db, sql, values).await?)?)
+}
+
+/// A list's row: the item, its cursor, and its parent when the statement
+/// selects one (`pages_per_parent`).
+struct Keyed<T> {
+    edge: Edge<T>,
+    parent_id: Option<i64>,
+}
+
+/// `rows` for a list: each row with what `keys` names in it.
+async fn keyed_rows<T: Rows>(
+    db: &impl Reader,
+    sql: &str,
+    values: Vec<Value>,
+    keys: KeyNames,
+) -> Result<Vec<Keyed<T>>> {
+    if let (Some(direct), Some(read)) = (db.direct(), T::SQLITE) {
+        let rows = direct.query(sql, &values, |mut rows| {
+            let statement = rows.as_ref().expect("rows of a statement");
+            let maybe_at = (read.positions)(statement);
+            let at = Positions::in_columns(&statement.column_names(), keys)
+                .map_err(rusqlite::Error::InvalidColumnName)?;
+            let mut keyed = Vec::new();
+            while let Some(row) = rows.next()? {
+                keyed.push(Keyed {
+                    edge: Edge {
+                        cursor: Cursor {
+                            at: SqliteColumn::read(row, at.sort_at)?,
+                            id: SqliteColumn::read(row, at.sort_id)?,
+                        },
+                        node: (read.row)(row, &maybe_at)?,
+                    },
+                    parent_id: at.parent_id.map(|at| row.get(at)).transpose()?,
+                });
+            }
+            Ok(keyed)
+        })?;
+        if let Some(rows) = rows {
+            return Ok(rows);
+        }
+    }
+    let rows = query_all(db, sql, values).await?;
+    let Some(first) = rows.first() else {
+        return Ok(Vec::new());
+    };
+    let at =
+        Positions::in_columns(&first.column_names(), keys).map_err(|why| anyhow::anyhow!(why))?;
+    let mut keyed = Vec::with_capacity(rows.len());
+    for (row, node) in rows.iter().zip(T::from_rows(&rows)?) {
+        keyed.push(Keyed {
+            edge: at.edge(row, node)?,
+            parent_id: at
+                .parent_id
+                .map(|at| row.try_get_by_index(at))
+                .transpose()?,
+        });
+    }
+    Ok(keyed)
 }
 
 /// A row type read from all the rows of one statement at once.
@@ -115,6 +205,9 @@ pub(crate) fn by_id<T: Rows>(
 /// (callgrind); every row of one statement has the same columns, so those
 /// types read the rows with the checks made once, on the statement's
 /// column list, and each value decoded without them.
+///
+/// `SQLITE` says how to read the type straight from a SQLite statement
+/// (`db::Direct`); a type without it is read through sea-orm there too.
 pub(crate) trait Rows: FromQueryResult {
     fn from_rows(rows: &[QueryResult]) -> std::result::Result<Vec<Self>, DbErr> {
         // Sized once (`collect` into a `Result` grows as it goes).
@@ -124,9 +217,128 @@ pub(crate) trait Rows: FromQueryResult {
         }
         Ok(read)
     }
+
+    const SQLITE: Option<SqliteRead<Self>> = None;
 }
 
-impl Rows for entity::comment::Model {}
+/// How a row type reads itself from a SQLite statement's rows
+/// (`read_from_sqlite`).
+pub(crate) struct SqliteRead<T> {
+    /// Where the statement has the type's optional columns (once per
+    /// statement; see `read_by_position`).
+    pub positions: fn(&rusqlite::Statement<'_>) -> Vec<Option<usize>>,
+    /// One row, with the optional columns where `positions` found them.
+    pub row: fn(&rusqlite::Row<'_>, &[Option<usize>]) -> rusqlite::Result<T>,
+}
+
+/// A value as a SQLite column holds it, decoded as sqlx decodes it.
+pub(crate) trait SqliteColumn: Sized {
+    fn read(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Self>;
+}
+
+impl SqliteColumn for i64 {
+    fn read(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Self> {
+        row.get(at)
+    }
+}
+
+impl SqliteColumn for String {
+    fn read(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Self> {
+        row.get(at)
+    }
+}
+
+impl SqliteColumn for bool {
+    fn read(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Self> {
+        row.get(at)
+    }
+}
+
+impl<T: SqliteColumn> SqliteColumn for Option<T> {
+    fn read(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Self> {
+        match row.get_ref(at)? {
+            rusqlite::types::ValueRef::Null => Ok(None),
+            _ => T::read(row, at).map(Some),
+        }
+    }
+}
+
+/// Times are text in SQLite: RFC 3339 as sqlx writes them (`T`, an offset),
+/// or SQLite's own `YYYY-MM-DD HH:MM:SS[.fff]` (`CURRENT_TIMESTAMP`, UTC).
+impl SqliteColumn for DateTime<Utc> {
+    fn read(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Self> {
+        let value = row.get_ref(at)?;
+        let text = value.as_str().map_err(|error| {
+            rusqlite::Error::FromSqlConversionFailure(at, value.data_type(), Box::new(error))
+        })?;
+        DateTime::parse_from_rfc3339(text)
+            .map(|time| time.with_timezone(&Utc))
+            .or_else(|_| NaiveDateTime::parse_from_str(text, "%F %T%.f").map(|time| time.and_utc()))
+            .map_err(|error| {
+                rusqlite::Error::FromSqlConversionFailure(at, value.data_type(), Box::new(error))
+            })
+    }
+}
+
+/// `Rows::SQLITE` for a row type whose columns come first in its
+/// statements, in field order, with optional fields after a `;` found by
+/// name (the reading `read_by_position` describes).
+macro_rules! read_from_sqlite {
+    ($($field:ident),+ ; $($maybe:ident),*) => {
+        const SQLITE: Option<$crate::domain::sql::SqliteRead<Self>> =
+            Some($crate::domain::sql::SqliteRead {
+                positions: |statement| {
+                    $crate::domain::sql::check_sqlite_positions(
+                        statement,
+                        &[$(stringify!($field)),+],
+                    );
+                    $crate::domain::sql::sqlite_positions(statement, &[$(stringify!($maybe)),*])
+                },
+                row: |row, maybe_at| {
+                    use $crate::domain::sql::SqliteColumn;
+                    // Unused by a row type without optional fields.
+                    #[allow(unused_mut, unused_variables)]
+                    let mut maybe_at = maybe_at.iter();
+                    let mut at = 0..;
+                    Ok(Self {
+                        $($field: SqliteColumn::read(row, at.next().expect("an endless range"))?,)+
+                        $($maybe: match maybe_at.next().expect("one position per field") {
+                            Some(at) => SqliteColumn::read(row, *at)?,
+                            None => None,
+                        },)*
+                    })
+                },
+            });
+    };
+}
+pub(crate) use read_from_sqlite;
+
+/// Where `statement` has a column of each of `names`.
+pub(crate) fn sqlite_positions(
+    statement: &rusqlite::Statement<'_>,
+    names: &[&str],
+) -> Vec<Option<usize>> {
+    names
+        .iter()
+        .map(|name| statement.column_index(name).ok())
+        .collect()
+}
+
+/// `check_positions`, on a SQLite statement.
+pub(crate) fn check_sqlite_positions(statement: &rusqlite::Statement<'_>, fields: &[&str]) {
+    if cfg!(debug_assertions) {
+        let names = statement.column_names();
+        assert!(
+            names.len() >= fields.len() && names[..fields.len()] == *fields,
+            "a row read by position selects {names:?}, not {fields:?} first"
+        );
+    }
+}
+
+// In the column order of `comments::by_ids` and `BY_ARTICLE`.
+impl Rows for entity::comment::Model {
+    read_from_sqlite!(id, article_id, author_id, body, created_at, updated_at;);
+}
 impl Rows for entity::webhook::Model {}
 impl Rows for entity::webhook_delivery::Model {}
 
@@ -310,7 +522,7 @@ impl<'a> Keyset<'a> {
     /// One page of a single list, filtered by `conditions` (ANDed).
     pub(crate) async fn page<T: Rows>(
         &self,
-        db: &impl ConnectionTrait,
+        db: &impl Reader,
         conditions: Vec<(String, Vec<Value>)>,
         order: Order,
         request: &PageRequest,
@@ -323,7 +535,7 @@ impl<'a> Keyset<'a> {
     /// for `viewer`.
     pub(crate) async fn page_seen<T: Rows>(
         &self,
-        db: &impl ConnectionTrait,
+        db: &impl Reader,
         probe: &str,
         viewer: i64,
         conditions: Vec<(String, Vec<Value>)>,
@@ -343,7 +555,7 @@ impl<'a> Keyset<'a> {
     /// `page`, with `leading` the values of any `?` in the select list.
     async fn page_with<T: Rows>(
         &self,
-        db: &impl ConnectionTrait,
+        db: &impl Reader,
         leading: Vec<Value>,
         conditions: Vec<(String, Vec<Value>)>,
         order: Order,
@@ -354,15 +566,14 @@ impl<'a> Keyset<'a> {
             filters.push(self.after_condition(order));
             values.extend(Self::cursor_values(request));
         }
-        let rows = query_all(db, &self.select(&filters, order, request), values).await?;
-        let edges = match Positions::of(rows.first(), self.keys)? {
-            Some(at) => rows
-                .iter()
-                .zip(T::from_rows(&rows)?)
-                .map(|(row, node)| at.edge(row, node))
-                .collect::<Result<Vec<_>>>()?,
-            None => Vec::new(),
-        };
+        let rows = keyed_rows(
+            db,
+            &self.select(&filters, order, request),
+            values,
+            self.keys,
+        )
+        .await?;
+        let edges = rows.into_iter().map(|row| row.edge).collect();
         Ok(Page::from_rows(edges, request))
     }
 
@@ -382,7 +593,7 @@ impl<'a> Keyset<'a> {
     /// `correlated_pages`).
     pub(crate) async fn pages_per_parent<T: Rows>(
         &self,
-        db: &impl ConnectionTrait,
+        db: &impl Reader,
         parent: &str,
         parents: &[i64],
         order: Order,
@@ -397,18 +608,14 @@ impl<'a> Keyset<'a> {
                 DbBackend::Postgres => self.lateral_pages(parent, parents, order, request),
                 _ => self.correlated_pages(parent, parents, order, request),
             };
-            let rows = query_all(db, &sql, values).await?;
-            if let Some(at) = Positions::of(rows.first(), self.keys)? {
-                let parent_at = at.parent_id.ok_or_else(|| {
+            for row in keyed_rows::<T>(db, &sql, values, self.keys).await? {
+                let parent_id = row.parent_id.ok_or_else(|| {
                     anyhow::anyhow!("a page per parent selects no {}", self.keys.parent_id)
                 })?;
-                for (row, node) in rows.iter().zip(T::from_rows(&rows)?) {
-                    let parent_id: i64 = row.try_get_by_index(parent_at)?;
-                    grouped
-                        .entry(parent_id)
-                        .or_insert_with(|| Vec::with_capacity(limit))
-                        .push(at.edge(row, node)?);
-                }
+                grouped
+                    .entry(parent_id)
+                    .or_insert_with(|| Vec::with_capacity(limit))
+                    .push(row.edge);
             }
         }
         Ok(parents
@@ -583,20 +790,16 @@ struct Positions {
 }
 
 impl Positions {
-    /// The positions in `row`'s statement of the columns `keys` names;
-    /// `None` when it returned no rows.
-    fn of(row: Option<&QueryResult>, keys: KeyNames) -> Result<Option<Self>> {
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let names = row.column_names();
-        let find = |name: &str| names.iter().position(|column| column == name);
-        let missing = |name: &str| anyhow::anyhow!("a list selects no {name}");
-        Ok(Some(Self {
+    /// The positions among a statement's column `names` of the columns
+    /// `keys` names.
+    fn in_columns(names: &[impl AsRef<str>], keys: KeyNames) -> std::result::Result<Self, String> {
+        let find = |name: &str| names.iter().position(|column| column.as_ref() == name);
+        let missing = |name: &str| format!("a list selects no {name}");
+        Ok(Self {
             sort_at: find(keys.sort_at).ok_or_else(|| missing(keys.sort_at))?,
             sort_id: find(keys.sort_id).ok_or_else(|| missing(keys.sort_id))?,
             parent_id: find(keys.parent_id),
-        }))
+        })
     }
 
     /// `node` (read from `row`) with its cursor.
@@ -664,6 +867,8 @@ macro_rules! read_by_position {
         }
 
         impl $crate::domain::sql::Rows for $row {
+            $crate::domain::sql::read_from_sqlite!($($field),+ ; $($maybe),*);
+
             fn from_rows(
                 rows: &[sea_orm::QueryResult],
             ) -> std::result::Result<Vec<Self>, sea_orm::DbErr> {

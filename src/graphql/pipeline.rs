@@ -38,6 +38,8 @@ use crate::metrics::Metrics;
 pub struct Scope {
     /// The pool: `Reads` decides how the operations use it.
     pub db: DatabaseConnection,
+    /// A query's SQLite reads straight from the file (`db::Direct`).
+    pub direct: Option<Arc<crate::db::Direct>>,
     pub metrics: Arc<Metrics>,
     pub viewer: Viewer,
     pub user_agent: UserAgent,
@@ -249,7 +251,7 @@ impl Pipeline {
             Err(_) => true,
         });
         let reads = if only_queries {
-            Reads::for_query(scope.db, scope.metrics)
+            Reads::for_query(scope.db, scope.metrics, scope.direct)
         } else {
             Reads::pooled(scope.db)
         };

@@ -227,6 +227,7 @@ async fn execute(
     };
     let scope = pipeline::Scope {
         db: state.db.clone(),
+        direct: state.direct.clone(),
         metrics: state.metrics.clone(),
         viewer,
         user_agent: user_agent(headers),

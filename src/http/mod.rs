@@ -40,6 +40,9 @@ pub struct AppState {
     pub pipeline: Pipeline,
     /// The pool that serves requests (its statements are counted).
     pub db: DatabaseConnection,
+    /// A query's SQLite reads straight from the file (`None` on PostgreSQL
+    /// and for a database in memory).
+    pub direct: Option<Arc<crate::db::Direct>>,
     /// The same pool, uncounted: health checks and metrics themselves.
     pub ops_db: DatabaseConnection,
     pub metrics: Arc<crate::metrics::Metrics>,

@@ -460,7 +460,7 @@ const BY_WEBHOOK: Keyset<'static> = Keyset {
 
 /// The same page of each webhook's delivery log.
 pub async fn pages_by_webhook(
-    db: &impl ConnectionTrait,
+    db: &impl crate::db::Reader,
     webhook_ids: &[i64],
     page: &PageRequest,
 ) -> Result<HashMap<i64, Page<webhook_delivery::Model>>> {
@@ -499,7 +499,10 @@ pub async fn owned_by_ids(
         values,
     )
     .await?;
-    sql::by_id(&rows, |d: &webhook_delivery::Model| d.id)
+    Ok(sql::by_id(
+        <webhook_delivery::Model as sql::Rows>::from_rows(&rows)?,
+        |d| d.id,
+    ))
 }
 
 /// The deliveries waiting, for `/readyz` and `/metrics`.

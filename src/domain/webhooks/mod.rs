@@ -240,7 +240,10 @@ pub async fn by_ids(
         return Ok(HashMap::new());
     }
     let rows = sql::where_any_of(db, "SELECT * FROM webhooks", "id", ids).await?;
-    sql::by_id(&rows, |w: &webhook::Model| w.id)
+    Ok(sql::by_id(
+        <webhook::Model as sql::Rows>::from_rows(&rows)?,
+        |w| w.id,
+    ))
 }
 
 /// A webhook URL as the rules allow it: absolute `https://` (`http://` too

@@ -1,0 +1,185 @@
+//! SQLite reads of query requests straight from the statement (rusqlite),
+//! on read-only connections of their own.
+//!
+//! # Implementation notes
+//! Through sqlx, a SQLite statement runs on its connection's worker thread,
+//! which copies every value of every row (`sqlite3_value_dup`: an
+//! allocation each, a second for text), boxes the row and sends it over a
+//! channel; sea-orm wraps each row once more, and every read checks the
+//! value's type. On `deep` that was about as many instructions as the
+//! database engine's own work (callgrind, BENCHMARKS.md). Here the asking
+//! task steps the statement itself and each column goes from SQLite's
+//! buffer into the row type (`domain::sql::Rows::SQLITE`).
+//!
+//! The connections are opened on the pool's database file, read-only:
+//! in WAL mode a reader sees every committed write and never waits for
+//! the writer. They are kept in a free list, not a pool: a statement takes
+//! one, runs to its last row without an `await`, and gives it back, so
+//! there are only ever as many as threads reading at one moment and no
+//! statement waits for a connection. Each keeps its prepared statements
+//! (rusqlite's cache): a statement text is parsed and planned once per
+//! connection.
+//!
+//! The statement runs on the tokio worker that asked for it: the CPU work
+//! sqlx's worker thread did before, while the asking task waited for it,
+//! without the two threads' hand-offs. An in-memory database has no file a
+//! second connection could open: there `open` gives `None` and every read
+//! goes through sqlx.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::SecondsFormat;
+use rusqlite::types::{ToSqlOutput, Value as Sqlite, ValueRef};
+use rusqlite::{Connection, OpenFlags};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, RuntimeErr, Statement, Value,
+};
+
+use crate::metrics::Metrics;
+
+/// Prepared statements kept per connection: a query request runs a few
+/// dozen statement texts at most, and all of them fit.
+const STATEMENTS_KEPT: usize = 128;
+
+/// As long as sqlx's connections wait for a lock (`db::connect`).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Read-only connections on the database file (see the module notes).
+pub struct Direct {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Direct {
+    /// Direct reads of `db`'s database file, or `None` when `db` is not
+    /// SQLite or its database lives in memory. Statements are counted in
+    /// `metrics`, as `db`'s own are.
+    pub async fn open(
+        db: &DatabaseConnection,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Option<Arc<Self>>> {
+        if db.get_database_backend() != DbBackend::Sqlite {
+            return Ok(None);
+        }
+        // SQLite's own word on where the database is: an empty name for one
+        // in memory (or a temporary one).
+        let row = db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT file FROM pragma_database_list WHERE name = 'main'",
+            ))
+            .await?;
+        let file: String = match row {
+            Some(row) => row.try_get_by_index(0)?,
+            None => String::new(),
+        };
+        if file.is_empty() {
+            return Ok(None);
+        }
+        let direct = Self {
+            path: PathBuf::from(file),
+            idle: Mutex::new(Vec::new()),
+            metrics,
+        };
+        // A file that cannot be opened read-only says so at start-up.
+        let first = direct.connect()?;
+        direct.give_back(first);
+        Ok(Some(Arc::new(direct)))
+    }
+
+    fn connect(&self) -> anyhow::Result<Connection> {
+        let connection = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        connection.busy_timeout(BUSY_TIMEOUT)?;
+        connection.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
+        Ok(connection)
+    }
+
+    fn take(&self) -> Result<Connection, DbErr> {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop();
+        match idle {
+            Some(connection) => Ok(connection),
+            None => self.connect().map_err(|error| internal(error.to_string())),
+        }
+    }
+
+    fn give_back(&self, connection: Connection) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(connection);
+    }
+
+    /// Runs `sql` with `values` bound and hands its rows to `read`; `None`
+    /// (and nothing run) when a value has no SQLite form here, for the
+    /// caller to go through sqlx instead. Counted as one statement.
+    pub fn query<T>(
+        &self,
+        sql: &str,
+        values: &[Value],
+        read: impl FnOnce(rusqlite::Rows<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, DbErr> {
+        let Some(values) = values.iter().map(sqlite_value).collect::<Option<Vec<_>>>() else {
+            return Ok(None);
+        };
+        let connection = self.take()?;
+        let started = Instant::now();
+        let outcome = run(&connection, sql, &values, read);
+        self.metrics
+            .record(sql, started.elapsed(), outcome.is_err());
+        // A connection whose statement failed is closed rather than kept:
+        // its statement was reset, but an error is rare enough not to bet on.
+        if outcome.is_ok() {
+            self.give_back(connection);
+        }
+        outcome
+            .map(Some)
+            .map_err(|error| internal(error.to_string()))
+    }
+}
+
+fn run<T>(
+    connection: &Connection,
+    sql: &str,
+    values: &[ToSqlOutput<'_>],
+    read: impl FnOnce(rusqlite::Rows<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let mut statement = connection.prepare_cached(sql)?;
+    for (at, value) in values.iter().enumerate() {
+        statement.raw_bind_parameter(at + 1, value)?;
+    }
+    read(statement.raw_query())
+}
+
+/// `value` as sqlx binds it to SQLite (so that text compares equal to what
+/// sqlx wrote): integers and booleans as integers, a time as RFC 3339 text
+/// with as many fraction digits as it needs. `None` for a kind of value no
+/// read here binds.
+fn sqlite_value(value: &Value) -> Option<ToSqlOutput<'_>> {
+    let owned = |value: Sqlite| ToSqlOutput::Owned(value);
+    Some(match value {
+        Value::BigInt(v) => owned(v.map_or(Sqlite::Null, Sqlite::Integer)),
+        Value::Int(v) => owned(v.map_or(Sqlite::Null, |v| Sqlite::Integer(v.into()))),
+        Value::Bool(v) => owned(v.map_or(Sqlite::Null, |v| Sqlite::Integer(v.into()))),
+        // Borrowed: a batch's JSON array of ids is bound without a copy.
+        Value::String(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+        Value::String(None) => owned(Sqlite::Null),
+        Value::ChronoDateTimeUtc(v) => owned(v.as_ref().map_or(Sqlite::Null, |v| {
+            Sqlite::Text(v.to_rfc3339_opts(SecondsFormat::AutoSi, false))
+        })),
+        _ => return None,
+    })
+}
+
+fn internal(message: String) -> DbErr {
+    DbErr::Query(RuntimeErr::Internal(message))
+}
