@@ -145,6 +145,42 @@ struct Keyed<T> {
     parent_id: Option<i64>,
 }
 
+/// How a list's rows are read from one SQLite statement: the row type's
+/// reading, and where the statement has its optional columns and keys.
+struct SqliteKeyed<T> {
+    read: SqliteRead<T>,
+    maybe_at: Vec<Option<usize>>,
+    at: Positions,
+}
+
+impl<T> SqliteKeyed<T> {
+    fn of(
+        statement: &rusqlite::Statement<'_>,
+        read: SqliteRead<T>,
+        keys: KeyNames,
+    ) -> rusqlite::Result<Self> {
+        Ok(Self {
+            maybe_at: (read.positions)(statement),
+            at: Positions::in_columns(&statement.column_names(), keys)
+                .map_err(rusqlite::Error::InvalidColumnName)?,
+            read,
+        })
+    }
+
+    fn row(&self, row: &rusqlite::Row<'_>) -> rusqlite::Result<Keyed<T>> {
+        Ok(Keyed {
+            edge: Edge {
+                cursor: Cursor {
+                    at: SqliteColumn::read(row, self.at.sort_at)?,
+                    id: SqliteColumn::read(row, self.at.sort_id)?,
+                },
+                node: (self.read.row)(row, &self.maybe_at)?,
+            },
+            parent_id: self.at.parent_id.map(|at| row.get(at)).transpose()?,
+        })
+    }
+}
+
 /// `rows` for a list: each row with what `keys` names in it.
 async fn keyed_rows<T: Rows>(
     db: &impl Reader,
@@ -155,21 +191,10 @@ async fn keyed_rows<T: Rows>(
     if let (Some(direct), Some(read)) = (db.direct(), T::SQLITE) {
         let rows = direct.query(sql, &values, |mut rows| {
             let statement = rows.as_ref().expect("rows of a statement");
-            let maybe_at = (read.positions)(statement);
-            let at = Positions::in_columns(&statement.column_names(), keys)
-                .map_err(rusqlite::Error::InvalidColumnName)?;
+            let reading = SqliteKeyed::of(statement, read, keys)?;
             let mut keyed = Vec::new();
             while let Some(row) = rows.next()? {
-                keyed.push(Keyed {
-                    edge: Edge {
-                        cursor: Cursor {
-                            at: SqliteColumn::read(row, at.sort_at)?,
-                            id: SqliteColumn::read(row, at.sort_id)?,
-                        },
-                        node: (read.row)(row, &maybe_at)?,
-                    },
-                    parent_id: at.parent_id.map(|at| row.get(at)).transpose()?,
-                });
+                keyed.push(reading.row(row)?);
             }
             Ok(keyed)
         })?;
@@ -230,6 +255,15 @@ pub(crate) struct SqliteRead<T> {
     /// One row, with the optional columns where `positions` found them.
     pub row: fn(&rusqlite::Row<'_>, &[Option<usize>]) -> rusqlite::Result<T>,
 }
+
+// Two function pointers whatever `T` is (a derive would ask `T: Copy`).
+impl<T> Clone for SqliteRead<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for SqliteRead<T> {}
 
 /// A value as a SQLite column holds it, decoded as sqlx decodes it.
 pub(crate) trait SqliteColumn: Sized {
@@ -599,10 +633,39 @@ impl<'a> Keyset<'a> {
         order: Order,
         request: &PageRequest,
     ) -> Result<std::collections::HashMap<i64, Page<T>>> {
-        let mut grouped: std::collections::HashMap<i64, Vec<Edge<T>>> =
-            std::collections::HashMap::with_capacity(parents.len());
         // A parent's page is at most `limit` rows: one allocation each.
         let limit = usize::try_from(request.limit()).unwrap_or(0);
+        if let (Some(direct), Some(read)) = (db.direct(), T::SQLITE) {
+            // In-process, one cached statement run per parent walks each
+            // parent's index range and nothing else; each run's rows are
+            // that parent's page, in order.
+            let sql = self.page_of_one(self.columns, parent, "?", order, request);
+            let mut pages = std::collections::HashMap::with_capacity(parents.len());
+            let mut reading = None;
+            let ran = direct.query_each(
+                &sql,
+                parents,
+                &Self::cursor_values(request),
+                |parent_id, mut rows| {
+                    let statement = rows.as_ref().expect("rows of a statement");
+                    let reading = match &mut reading {
+                        Some(reading) => reading,
+                        None => reading.insert(SqliteKeyed::of(statement, read, self.keys)?),
+                    };
+                    let mut edges = Vec::with_capacity(limit);
+                    while let Some(row) = rows.next()? {
+                        edges.push(reading.row(row)?.edge);
+                    }
+                    pages.insert(parent_id, Page::from_rows(edges, request));
+                    Ok(())
+                },
+            )?;
+            if ran {
+                return Ok(pages);
+            }
+        }
+        let mut grouped: std::collections::HashMap<i64, Vec<Edge<T>>> =
+            std::collections::HashMap::with_capacity(parents.len());
         if !parents.is_empty() {
             let (sql, values) = match db.get_database_backend() {
                 DbBackend::Postgres => self.lateral_pages(parent, parents, order, request),

@@ -45,6 +45,8 @@ in the order it ran, a query's in text order (its loads of one level run side by
 Shapes, not sizes: an IN list of placeholders reads IN (?, …) whatever its length, \
 PostgreSQL's later placeholders renumbered to match, and a UNION ALL of identical arms \
 (SQLite's first N per parent, an arm per parent) reads as its first arm and UNION ALL …. \
+On SQLite a query's page per parent is one statement (the parent as `= ?`) run once for each \
+parent, listed once as it is prepared once. \
 Not seen by the connection hook, so not listed: the BEGIN and COMMIT around a write's \
 statements, and on PostgreSQL the event bus's SELECT pg_notify($1, $2) of the writes that \
 publish after their commit (those that publish in their transaction show it).";
