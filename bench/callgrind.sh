@@ -10,7 +10,8 @@
 # then instrumentation goes on for N requests, 4 at a time. Prints the
 # instructions per request; `bench/callgrind_by_file.py OUT` says where
 # they went. On SQLite the count includes the database's work, on
-# PostgreSQL only the server's.
+# PostgreSQL only the server's. TOKEN (optional): a bearer token every
+# request carries (the writes need a viewer).
 set -euo pipefail
 bin=$1 url=$2 body=$3 n=$4 out=$5
 port=${PORT:-18080}
@@ -18,10 +19,10 @@ valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" \
   "$bin" serve --no-migrate --no-worker --database-url "$url" --listen "127.0.0.1:$port" > "$out.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 240); do curl -sf -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.5; done
-ask() { curl -s -o /dev/null -w '%{http_code}\n' "http://127.0.0.1:$port/graphql" -H 'content-type: application/json' --data @"$body"; }
+ask() { curl -s -o /dev/null -w '%{http_code}\n' "http://127.0.0.1:$port/graphql" -H 'content-type: application/json' ${TOKEN:+-H "Authorization: Bearer $TOKEN"} --data @"$body"; }
 for _ in $(seq 1 8); do ask > /dev/null; done
 callgrind_control -i on "$pid" > /dev/null 2>&1
-export -f ask; export port body
+export -f ask; export port body TOKEN
 seq 1 "$n" | xargs -P 4 -I{} bash -c ask > "$out.codes"
 callgrind_control -i off "$pid" > /dev/null 2>&1
 kill "$pid"; wait "$pid" 2>/dev/null || true

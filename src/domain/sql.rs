@@ -389,6 +389,38 @@ impl<T: Rows> Rows for Seen<T> {
             })
             .collect()
     }
+
+    // `T`'s reading, and the flag after its optional columns.
+    const SQLITE: Option<SqliteRead<Self>> = match T::SQLITE {
+        Some(_) => Some(SqliteRead {
+            positions: seen_positions::<T>,
+            row: seen_row::<T>,
+        }),
+        None => None,
+    };
+}
+
+fn seen_positions<T: Rows>(statement: &rusqlite::Statement<'_>) -> Vec<Option<usize>> {
+    let mut at = (T::SQLITE
+        .expect("Seen reads SQLite only when T does")
+        .positions)(statement);
+    at.push(statement.column_index(FLAG_COLUMN).ok());
+    at
+}
+
+fn seen_row<T: Rows>(
+    row: &rusqlite::Row<'_>,
+    maybe_at: &[Option<usize>],
+) -> rusqlite::Result<Seen<T>> {
+    let (flag_at, own) = maybe_at
+        .split_last()
+        .expect("seen_positions ends with the flag");
+    let flag_at =
+        flag_at.ok_or_else(|| rusqlite::Error::InvalidColumnName(FLAG_COLUMN.to_owned()))?;
+    Ok(Seen {
+        row: (T::SQLITE.expect("Seen reads SQLite only when T does").row)(row, own)?,
+        flag: row.get(flag_at)?,
+    })
 }
 
 /// Whether the type of the column at `at` of a PostgreSQL statement's rows

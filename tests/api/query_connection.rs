@@ -103,3 +103,34 @@ e2e! {
         assert_eq!(batch[1]["data"]["unfavoriteArticle"]["favoritesCount"], 0);
     }
 }
+
+e2e! {
+    async fn on_sqlite_a_querys_lists_and_lookups_read_straight_from_the_file(app) {
+        two_articles(&app).await;
+        let statements = app.metric("conduit_sql_statements_total").await;
+        let taken = app.metric("conduit_query_connections_total").await;
+
+        let data = app
+            .gql_ok(
+                None,
+                "{ articles(first: 5) { nodes { title author { username followers(first: 2) { nodes { username } } }
+                   comments(first: 3) { nodes { body author { username } } } } } }",
+                json!({}),
+            )
+            .await;
+        let nodes = data["articles"]["nodes"].as_array().expect("a list");
+        assert_eq!(nodes[0]["title"], "Second words");
+        assert_eq!(nodes[1]["comments"]["nodes"][0]["body"], "Nice");
+        assert_eq!(nodes[1]["comments"]["nodes"][0]["author"]["username"], "bob");
+        assert_eq!(nodes[1]["author"]["followers"]["nodes"][0]["username"], "bob");
+
+        // A list, a page of comments and of followers per parent, users by id.
+        let ran = app.metric("conduit_sql_statements_total").await - statements;
+        assert!(ran >= 4, "the query ran {ran} statements");
+        // On SQLite every one of them went to the file on a read-only
+        // connection of its own (`db::Direct`), none through sqlx's pool.
+        let pooled = app.metric("conduit_query_connections_total").await - taken;
+        let expected = if app.database_url.starts_with("sqlite:") { 0 } else { 1 };
+        assert_eq!(pooled, expected, "connections taken from the pool");
+    }
+}
