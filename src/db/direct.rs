@@ -136,8 +136,9 @@ impl Direct {
         let outcome = run(&connection, sql, &values, read);
         self.metrics
             .record(sql, started.elapsed(), outcome.is_err());
-        // A connection whose statement failed is closed rather than kept:
-        // its statement was reset, but an error is rare enough not to bet on.
+        // A connection whose statement failed is closed rather than kept
+        // (which also ends a transaction left open): an error is rare
+        // enough not to bet on the state it left.
         if outcome.is_ok() {
             self.give_back(connection);
         }
@@ -170,6 +171,10 @@ impl Direct {
         let connection = self.take()?;
         let started = Instant::now();
         let outcome = (|| {
+            // One read transaction for all the runs: one snapshot for every
+            // parent, and one WAL read lock taken and let go rather than
+            // one per run (BENCHMARKS.md, session 10).
+            connection.prepare_cached("BEGIN")?.raw_execute()?;
             let mut statement = connection.prepare_cached(sql)?;
             for (at, value) in rest.iter().enumerate() {
                 statement.raw_bind_parameter(at + 2, value)?;
@@ -178,6 +183,8 @@ impl Direct {
                 statement.raw_bind_parameter(1, key)?;
                 read(key, statement.raw_query())?;
             }
+            drop(statement);
+            connection.prepare_cached("COMMIT")?.raw_execute()?;
             Ok(())
         })();
         self.metrics
