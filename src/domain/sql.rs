@@ -181,36 +181,37 @@ impl<T> SqliteKeyed<T> {
     }
 }
 
-/// `rows` for a list: each row with what `keys` names in it.
-async fn keyed_rows<T: Rows>(
+/// `rows` for a list: each row, with what `keys` names in it, handed to
+/// `each` in order (handed over, not collected: a page per parent groups
+/// them as they come).
+async fn each_keyed_row<T: Rows>(
     db: &impl Reader,
     sql: &str,
     values: Vec<Value>,
     keys: KeyNames,
-) -> Result<Vec<Keyed<T>>> {
+    mut each: impl FnMut(Keyed<T>),
+) -> Result<()> {
     if let (Some(direct), Some(read)) = (db.direct(), T::SQLITE) {
-        let rows = direct.query(sql, &values, |mut rows| {
+        let ran = direct.query(sql, &values, |mut rows| {
             let statement = rows.as_ref().expect("rows of a statement");
             let reading = SqliteKeyed::of(statement, read, keys)?;
-            let mut keyed = Vec::new();
             while let Some(row) = rows.next()? {
-                keyed.push(reading.row(row)?);
+                each(reading.row(row)?);
             }
-            Ok(keyed)
+            Ok(())
         })?;
-        if let Some(rows) = rows {
-            return Ok(rows);
+        if ran.is_some() {
+            return Ok(());
         }
     }
     let rows = query_all(db, sql, values).await?;
     let Some(first) = rows.first() else {
-        return Ok(Vec::new());
+        return Ok(());
     };
     let at =
         Positions::in_columns(&first.column_names(), keys).map_err(|why| anyhow::anyhow!(why))?;
-    let mut keyed = Vec::with_capacity(rows.len());
     for (row, node) in rows.iter().zip(T::from_rows(&rows)?) {
-        keyed.push(Keyed {
+        each(Keyed {
             edge: at.edge(row, node)?,
             parent_id: at
                 .parent_id
@@ -218,7 +219,7 @@ async fn keyed_rows<T: Rows>(
                 .transpose()?,
         });
     }
-    Ok(keyed)
+    Ok(())
 }
 
 /// A row type read from all the rows of one statement at once.
@@ -675,14 +676,13 @@ impl<'a> Keyset<'a> {
             filters.push(self.after_condition(order));
             values.extend(Self::cursor_values(request));
         }
-        let rows = keyed_rows(
-            db,
-            &self.select(&filters, order, request),
-            values,
-            self.keys,
-        )
+        // At most `limit` rows.
+        let mut edges = Vec::with_capacity(usize::try_from(request.limit()).unwrap_or(0));
+        let select = self.select(&filters, order, request);
+        each_keyed_row(db, &select, values, self.keys, |row: Keyed<T>| {
+            edges.push(row.edge)
+        })
         .await?;
-        let edges = rows.into_iter().map(|row| row.edge).collect();
         Ok(Page::from_rows(edges, request))
     }
 
@@ -746,14 +746,23 @@ impl<'a> Keyset<'a> {
                 DbBackend::Postgres => self.lateral_pages(parent, parents, order, request),
                 _ => self.correlated_pages(parent, parents, order, request),
             };
-            for row in keyed_rows::<T>(db, &sql, values, self.keys).await? {
-                let parent_id = row.parent_id.ok_or_else(|| {
-                    anyhow::anyhow!("a page per parent selects no {}", self.keys.parent_id)
-                })?;
-                grouped
-                    .entry(parent_id)
-                    .or_insert_with(|| Vec::with_capacity(limit))
-                    .push(row.edge);
+            let mut without_parent = false;
+            each_keyed_row(db, &sql, values, self.keys, |row: Keyed<T>| {
+                match row.parent_id {
+                    Some(parent_id) => grouped
+                        .entry(parent_id)
+                        .or_insert_with(|| Vec::with_capacity(limit))
+                        .push(row.edge),
+                    None => without_parent = true,
+                }
+            })
+            .await?;
+            if without_parent {
+                return Err(anyhow::anyhow!(
+                    "a page per parent selects no {}",
+                    self.keys.parent_id
+                )
+                .into());
             }
         }
         Ok(parents
