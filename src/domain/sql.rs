@@ -85,28 +85,38 @@ fn json_ids(ids: &[i64]) -> String {
     json
 }
 
-/// The rows of `select` (a `SELECT ... FROM ...` with no `WHERE`) whose
-/// `column` is one of `ids`.
+/// `select` (a `SELECT ... FROM ...` with no `WHERE`) kept to the rows
+/// whose `column` is one of `ids`, with its values.
+fn select_any_of(
+    backend: DbBackend,
+    select: &str,
+    column: &str,
+    ids: &[i64],
+) -> (String, Vec<Value>) {
+    let (ids_in, values) = any_of(backend, column, ids);
+    (format!("{select} WHERE {ids_in}"), values)
+}
+
+/// The rows of `select_any_of`.
 pub(crate) async fn where_any_of(
     db: &impl ConnectionTrait,
     select: &str,
     column: &str,
     ids: &[i64],
 ) -> Result<Vec<QueryResult>> {
-    let (ids_in, values) = any_of(db.get_database_backend(), column, ids);
-    query_all(db, &format!("{select} WHERE {ids_in}"), values).await
+    let (sql, values) = select_any_of(db.get_database_backend(), select, column, ids);
+    query_all(db, &sql, values).await
 }
 
-/// The rows of `select` (a `SELECT ... FROM ...` with no `WHERE`) whose
-/// `column` is one of `ids`, read as `T` (see `rows`).
+/// The rows of `select_any_of`, read as `T` (see `rows`).
 pub(crate) async fn rows_any_of<T: Rows>(
     db: &impl Reader,
     select: &str,
     column: &str,
     ids: &[i64],
 ) -> Result<Vec<T>> {
-    let (ids_in, values) = any_of(db.get_database_backend(), column, ids);
-    rows(db, &format!("{select} WHERE {ids_in}"), values).await
+    let (sql, values) = select_any_of(db.get_database_backend(), select, column, ids);
+    rows(db, &sql, values).await
 }
 
 /// `rows`, each under the id `id` gives it.
