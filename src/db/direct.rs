@@ -140,24 +140,16 @@ impl Direct {
         let Some(values) = values.iter().map(sqlite_value).collect::<Option<Vec<_>>>() else {
             return Ok(None);
         };
-        let connection = self.take()?;
-        let started = Instant::now();
-        let outcome = run(&connection, sql, &values, read);
-        self.metrics
-            .record(sql, started.elapsed(), outcome.is_err());
-        // A connection whose statement failed is closed rather than kept
-        // (which also ends a transaction left open): an error is rare
-        // enough not to bet on the state it left.
-        if outcome.is_ok() {
-            self.give_back(connection);
-        }
-        outcome
-            .map(Some)
-            .map_err(|error| internal(error.to_string()))
+        self.on_connection(sql, |connection| {
+            let mut statement = connection.prepare_cached(sql)?;
+            for (at, value) in values.iter().enumerate() {
+                statement.raw_bind_parameter(at + 1, value)?;
+            }
+            read(statement.raw_query())
+        })
+        .map(Some)
     }
-}
 
-impl Direct {
     /// `sql` run once for each of `keys`, the key bound to its first `?`
     /// and `rest` to those after, each run's rows handed to `read` with its
     /// key; `false` (and nothing run) when a value of `rest` has no SQLite
@@ -177,9 +169,7 @@ impl Direct {
         let Some(rest) = rest.iter().map(sqlite_value).collect::<Option<Vec<_>>>() else {
             return Ok(false);
         };
-        let connection = self.take()?;
-        let started = Instant::now();
-        let outcome = (|| {
+        self.on_connection(sql, |connection| {
             // One read transaction for all the runs: one snapshot for every
             // parent, and one WAL read lock taken and let go rather than
             // one per run (BENCHMARKS.md, session 10).
@@ -194,30 +184,30 @@ impl Direct {
             }
             drop(statement);
             connection.prepare_cached("COMMIT")?.raw_execute()?;
-            Ok(())
-        })();
+            Ok(true)
+        })
+    }
+
+    /// `work` (the statement `sql`) on a connection of the free list,
+    /// counted as one statement.
+    fn on_connection<T>(
+        &self,
+        sql: &str,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, DbErr> {
+        let connection = self.take()?;
+        let started = Instant::now();
+        let outcome = work(&connection);
         self.metrics
             .record(sql, started.elapsed(), outcome.is_err());
+        // A connection whose statement failed is closed rather than kept
+        // (which also ends a transaction left open): an error is rare
+        // enough not to bet on the state it left.
         if outcome.is_ok() {
             self.give_back(connection);
         }
-        outcome
-            .map(|()| true)
-            .map_err(|error: rusqlite::Error| internal(error.to_string()))
+        outcome.map_err(|error| internal(error.to_string()))
     }
-}
-
-fn run<T>(
-    connection: &Connection,
-    sql: &str,
-    values: &[ToSqlOutput<'_>],
-    read: impl FnOnce(rusqlite::Rows<'_>) -> rusqlite::Result<T>,
-) -> rusqlite::Result<T> {
-    let mut statement = connection.prepare_cached(sql)?;
-    for (at, value) in values.iter().enumerate() {
-        statement.raw_bind_parameter(at + 1, value)?;
-    }
-    read(statement.raw_query())
 }
 
 /// `value` as sqlx binds it to SQLite (so that text compares equal to what
