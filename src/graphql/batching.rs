@@ -34,10 +34,9 @@ pub struct Batches {
 }
 
 impl Batches {
-    /// The DataLoader's spawner: keeps the task for `drive` to run.
-    pub fn spawner(&self) -> impl Fn(BoxFuture<'static, ()>) + Send + Sync + 'static {
-        let queued = self.queued.clone();
-        move |task| queued.lock().expect("batch queue poisoned").push(task)
+    /// Keeps a loader's task for `drive` to run.
+    pub fn queue(&self, task: BoxFuture<'static, ()>) {
+        self.queued.lock().expect("batch queue poisoned").push(task);
     }
 
     fn take(&self) -> Vec<BoxFuture<'static, ()>> {

@@ -5,7 +5,7 @@ use async_graphql::{Context, Object, OutputType, Result, SimpleObject};
 
 use super::articles::Article;
 use super::comments::Comment;
-use super::loaders::{PageOf, Relation};
+use super::loaders::{Key, PageOf, Relation};
 use super::notifications::Notification;
 use super::users::User;
 use super::viewer::ContextExt as _;
@@ -130,7 +130,10 @@ pub(super) async fn nested<R: Relation, N>(
     after: Option<String>,
     total: Total,
     node: impl Fn(R::Row) -> N,
-) -> Result<Connection<N>> {
+) -> Result<Connection<N>>
+where
+    PageOf<R>: Key<Value = Page<R::Row>>,
+{
     let asks_next = ctx
         .look_ahead()
         .field("pageInfo")

@@ -1,8 +1,8 @@
 //! Batching: every relation, list and count behind a resolver goes through
-//! one per-request `DataLoader`, so a request costs a number of statements
-//! that depends on the shape of the query, not on how many rows it returns.
+//! the request's `Loaders`, so a request costs a number of statements that
+//! depends on the shape of the query, not on how many rows it returns.
 //!
-//! One loader value implements `Loader<K>` for many key types, each key type
+//! One loader value implements `Load<K>` for many key types, each key type
 //! naming a relation (`UserById`, `ArticleBody`, ...). It is built per request
 //! because some answers depend on the viewer (`FavoritedByViewer`), so one
 //! caller's answers can never reach another.
@@ -12,17 +12,15 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use async_graphql::Context;
-use async_graphql::dataloader::{DataLoader, Loader};
 use entity::{comment, webhook, webhook_delivery};
 
+use super::batch::{Load, LoadOne, Slot};
 use super::batching::Batches;
 use crate::db::Reads;
 use crate::domain::articles::{self, ArticleColumns, ArticleRow};
 use crate::domain::pagination::{Page, PageRequest};
 use crate::domain::profiles::{self, Profile};
 use crate::domain::{self, Seen, comments, users, webhooks};
-
-pub type Loaders = DataLoader<SqlLoader>;
 
 pub struct SqlLoader {
     db: Reads,
@@ -31,41 +29,79 @@ pub struct SqlLoader {
 
 /// The loader for one request (or one subscription) by `viewer`: its
 /// batches wait in `Batches` until `batching::drive` sees the request idle
-/// (see there), so they need no time window: the delay is zero.
+/// (see there).
 pub fn for_request(db: Reads, viewer: Option<i64>) -> (Arc<Loaders>, Batches) {
     let batches = Batches::default();
-    let loader = DataLoader::new(SqlLoader { db, viewer }, batches.spawner())
-        .delay(std::time::Duration::ZERO);
-    (Arc::new(loader), batches)
+    let loaders = Loaders::new(SqlLoader { db, viewer }, batches.clone());
+    (Arc::new(loaders), batches)
 }
 
-type LoadResult<K, V> = Result<HashMap<K, Shared<V>>, Arc<domain::Error>>;
+type LoadResult<K, V> = Result<HashMap<K, V>, Arc<domain::Error>>;
 
-/// A loaded value, as the loader hands it to each caller of its key.
-///
-/// async-graphql's `DataLoader` clones a value once for every caller
-/// (`value.clone()` per requester in `do_load`): for a page of articles
-/// that is every row's strings again, 2,500 rows on `deep` (callgrind: the
-/// clones were a sixth of its allocations). Shared, a clone is a reference
-/// count, and a key's one caller, the usual case, takes the value itself
-/// once the loader has let go of it (`take`).
-#[derive(Debug)]
-pub struct Shared<T>(Arc<T>);
+/// A kind of key the request's loaders batch: where its batches go.
+pub trait Key: Copy + Eq + Hash + Send + Sync + 'static {
+    type Value: Send + Sync + 'static;
 
-impl<T> Clone for Shared<T> {
-    fn clone(&self) -> Self {
-        Self(Arc::clone(&self.0))
-    }
+    fn slot(loaders: &Loaders) -> &Slot<Self, Self::Value>;
 }
 
-impl<T: Clone> Shared<T> {
-    fn new(value: T) -> Self {
-        Self(Arc::new(value))
-    }
+/// A request's loaders: one slot per kind of key, named after it.
+macro_rules! loaders {
+    ($($slot:ident: $key:ty,)*) => {
+        pub struct Loaders {
+            sql: Arc<SqlLoader>,
+            batches: Batches,
+            $($slot: Slot<$key, <SqlLoader as Load<$key>>::Value>,)*
+        }
 
-    /// The value: moved out when no one else holds it, else a copy.
-    pub fn take(self) -> T {
-        Arc::unwrap_or_clone(self.0)
+        impl Loaders {
+            fn new(sql: SqlLoader, batches: Batches) -> Self {
+                Self {
+                    sql: Arc::new(sql),
+                    batches,
+                    $($slot: Slot::default(),)*
+                }
+            }
+        }
+
+        $(impl Key for $key {
+            type Value = <SqlLoader as Load<$key>>::Value;
+
+            fn slot(loaders: &Loaders) -> &Slot<Self, Self::Value> {
+                &loaders.$slot
+            }
+        })*
+    };
+}
+
+loaders! {
+    user_by_id: UserById,
+    user_email: UserEmail,
+    user_seen_by_id: UserSeenById,
+    article_by_id: ArticleById,
+    article_body: ArticleBody,
+    favorited_by_viewer: FavoritedByViewer,
+    followed_by_viewer: FollowedByViewer,
+    comment_by_id: CommentById,
+    user_article_count: UserArticleCount,
+    user_favorite_count: UserFavoriteCount,
+    webhooks_of: WebhooksOf,
+    article_comments: PageOf<ArticleComments>,
+    user_articles: PageOf<UserArticles>,
+    user_favorites: PageOf<UserFavorites>,
+    user_followers: PageOf<UserFollowers>,
+    user_following: PageOf<UserFollowing>,
+    webhook_deliveries: PageOf<WebhookDeliveries>,
+}
+
+impl Loaders {
+    /// `key`'s value, loaded in a batch with every other key of its kind
+    /// the request asks for before it next waits on the database.
+    pub fn load_one<K: Key>(&self, key: K) -> LoadOne<K, K::Value>
+    where
+        SqlLoader: Load<K, Value = K::Value>,
+    {
+        K::slot(self).load_one(key, &self.sql, |task| self.batches.queue(task))
     }
 }
 
@@ -112,8 +148,8 @@ pub struct PageOf<R: Relation> {
     pub columns: R::Columns,
 }
 
-/// By parent alone: the DataLoader hashes each key some ten times, and
-/// SipHash over the whole page request (its cursor, limit and flags) was
+/// By parent alone: hashing the whole page request (its cursor, limit and
+/// flags) was, under the `DataLoader` that hashed each key some ten times,
 /// 5 % of `deep`'s instructions. Siblings share their page request, so
 /// keys that differ only there are rare and merely share a bucket.
 impl<R: Relation> Hash for PageOf<R> {
@@ -227,19 +263,15 @@ fn ids<K: Copy>(keys: &[K], id: impl Fn(K) -> i64) -> Vec<i64> {
 }
 
 /// Maps answers keyed by id back to the loader's key type.
-fn rekey<K: Eq + Hash, V: Clone>(
-    found: HashMap<i64, V>,
-    key: impl Fn(i64) -> K,
-) -> HashMap<K, Shared<V>> {
+fn rekey<K: Eq + Hash, V>(found: HashMap<i64, V>, key: impl Fn(i64) -> K) -> HashMap<K, V> {
     found
         .into_iter()
-        .map(|(id, value)| (key(id), Shared::new(value)))
+        .map(|(id, value)| (key(id), value))
         .collect()
 }
 
-impl Loader<UserById> for SqlLoader {
-    type Value = Shared<Profile>;
-    type Error = Arc<domain::Error>;
+impl Load<UserById> for SqlLoader {
+    type Value = Profile;
 
     async fn load(&self, keys: &[UserById]) -> LoadResult<UserById, Profile> {
         Ok(rekey(
@@ -249,9 +281,8 @@ impl Loader<UserById> for SqlLoader {
     }
 }
 
-impl Loader<UserEmail> for SqlLoader {
-    type Value = Shared<String>;
-    type Error = Arc<domain::Error>;
+impl Load<UserEmail> for SqlLoader {
+    type Value = String;
 
     async fn load(&self, keys: &[UserEmail]) -> LoadResult<UserEmail, String> {
         Ok(rekey(
@@ -261,9 +292,8 @@ impl Loader<UserEmail> for SqlLoader {
     }
 }
 
-impl Loader<UserSeenById> for SqlLoader {
-    type Value = Shared<Seen<Profile>>;
-    type Error = Arc<domain::Error>;
+impl Load<UserSeenById> for SqlLoader {
+    type Value = Seen<Profile>;
 
     async fn load(&self, keys: &[UserSeenById]) -> LoadResult<UserSeenById, Seen<Profile>> {
         let ids = ids(keys, |k| k.0);
@@ -280,9 +310,8 @@ impl Loader<UserSeenById> for SqlLoader {
     }
 }
 
-impl Loader<ArticleById> for SqlLoader {
-    type Value = Shared<ArticleRow>;
-    type Error = Arc<domain::Error>;
+impl Load<ArticleById> for SqlLoader {
+    type Value = ArticleRow;
 
     async fn load(&self, keys: &[ArticleById]) -> LoadResult<ArticleById, ArticleRow> {
         Ok(rekey(
@@ -292,9 +321,8 @@ impl Loader<ArticleById> for SqlLoader {
     }
 }
 
-impl Loader<ArticleBody> for SqlLoader {
-    type Value = Shared<String>;
-    type Error = Arc<domain::Error>;
+impl Load<ArticleBody> for SqlLoader {
+    type Value = String;
 
     async fn load(&self, keys: &[ArticleBody]) -> LoadResult<ArticleBody, String> {
         Ok(rekey(
@@ -304,41 +332,35 @@ impl Loader<ArticleBody> for SqlLoader {
     }
 }
 
-impl Loader<FavoritedByViewer> for SqlLoader {
-    type Value = Shared<bool>;
-    type Error = Arc<domain::Error>;
+impl Load<FavoritedByViewer> for SqlLoader {
+    type Value = bool;
 
     async fn load(&self, keys: &[FavoritedByViewer]) -> LoadResult<FavoritedByViewer, bool> {
         let Some(viewer) = self.viewer else {
-            return Ok(keys.iter().map(|&k| (k, Shared::new(false))).collect());
+            return Ok(keys.iter().map(|&k| (k, false)).collect());
         };
         let favorited = articles::favorited_by(&self.db, viewer, &ids(keys, |k| k.0)).await?;
         Ok(keys
             .iter()
-            .map(|&k| (k, Shared::new(favorited.contains(&k.0))))
+            .map(|&k| (k, favorited.contains(&k.0)))
             .collect())
     }
 }
 
-impl Loader<FollowedByViewer> for SqlLoader {
-    type Value = Shared<bool>;
-    type Error = Arc<domain::Error>;
+impl Load<FollowedByViewer> for SqlLoader {
+    type Value = bool;
 
     async fn load(&self, keys: &[FollowedByViewer]) -> LoadResult<FollowedByViewer, bool> {
         let Some(viewer) = self.viewer else {
-            return Ok(keys.iter().map(|&k| (k, Shared::new(false))).collect());
+            return Ok(keys.iter().map(|&k| (k, false)).collect());
         };
         let followed = profiles::followed_by(&self.db, viewer, &ids(keys, |k| k.0)).await?;
-        Ok(keys
-            .iter()
-            .map(|&k| (k, Shared::new(followed.contains(&k.0))))
-            .collect())
+        Ok(keys.iter().map(|&k| (k, followed.contains(&k.0))).collect())
     }
 }
 
-impl Loader<CommentById> for SqlLoader {
-    type Value = Shared<comment::Model>;
-    type Error = Arc<domain::Error>;
+impl Load<CommentById> for SqlLoader {
+    type Value = comment::Model;
 
     async fn load(&self, keys: &[CommentById]) -> LoadResult<CommentById, comment::Model> {
         Ok(rekey(
@@ -348,28 +370,26 @@ impl Loader<CommentById> for SqlLoader {
     }
 }
 
-impl Loader<UserArticleCount> for SqlLoader {
-    type Value = Shared<i64>;
-    type Error = Arc<domain::Error>;
+impl Load<UserArticleCount> for SqlLoader {
+    type Value = i64;
 
     async fn load(&self, keys: &[UserArticleCount]) -> LoadResult<UserArticleCount, i64> {
         let counts = articles::counts_by_author(&self.db, &ids(keys, |k| k.0)).await?;
         Ok(keys
             .iter()
-            .map(|&k| (k, Shared::new(counts.get(&k.0).copied().unwrap_or(0))))
+            .map(|&k| (k, counts.get(&k.0).copied().unwrap_or(0)))
             .collect())
     }
 }
 
-impl Loader<UserFavoriteCount> for SqlLoader {
-    type Value = Shared<i64>;
-    type Error = Arc<domain::Error>;
+impl Load<UserFavoriteCount> for SqlLoader {
+    type Value = i64;
 
     async fn load(&self, keys: &[UserFavoriteCount]) -> LoadResult<UserFavoriteCount, i64> {
         let counts = articles::favorite_counts_by_user(&self.db, &ids(keys, |k| k.0)).await?;
         Ok(keys
             .iter()
-            .map(|&k| (k, Shared::new(counts.get(&k.0).copied().unwrap_or(0))))
+            .map(|&k| (k, counts.get(&k.0).copied().unwrap_or(0)))
             .collect())
     }
 }
@@ -387,24 +407,22 @@ fn by_request<R: Relation>(keys: &[PageOf<R>]) -> HashMap<(PageRequest, R::Colum
     groups
 }
 
-impl<R: Relation> Loader<PageOf<R>> for SqlLoader {
-    type Value = Shared<Page<R::Row>>;
-    type Error = Arc<domain::Error>;
+impl<R: Relation> Load<PageOf<R>> for SqlLoader {
+    type Value = Page<R::Row>;
 
     async fn load(&self, keys: &[PageOf<R>]) -> LoadResult<PageOf<R>, Page<R::Row>> {
         let mut found = HashMap::with_capacity(keys.len());
         for ((request, columns), parents) in by_request(keys) {
             for (parent, page) in R::pages(&self.db, &parents, &request, columns).await? {
-                found.insert(PageOf::new(parent, request, columns), Shared::new(page));
+                found.insert(PageOf::new(parent, request, columns), page);
             }
         }
         Ok(found)
     }
 }
 
-impl Loader<WebhooksOf> for SqlLoader {
-    type Value = Shared<Vec<webhook::Model>>;
-    type Error = Arc<domain::Error>;
+impl Load<WebhooksOf> for SqlLoader {
+    type Value = Vec<webhook::Model>;
 
     async fn load(&self, keys: &[WebhooksOf]) -> LoadResult<WebhooksOf, Vec<webhook::Model>> {
         Ok(rekey(

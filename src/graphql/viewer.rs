@@ -1,13 +1,12 @@
 //! Who is asking: read from the `Authorization` header (HTTP) or the
 //! `authorization` field of `connection_init` (WebSocket), once per request.
 
-use std::hash::Hash;
 use std::sync::Arc;
 
 use async_graphql::Context;
-use async_graphql::dataloader::Loader;
 
-use super::loaders::{Loaders, Shared, SqlLoader};
+use super::batch::Load;
+use super::loaders::{Key, Loaders, SqlLoader};
 
 use sea_orm::DatabaseConnection;
 
@@ -167,9 +166,9 @@ pub trait ContextExt {
         key: K,
     ) -> impl Future<Output = async_graphql::Result<Option<V>>> + Send
     where
-        K: Send + Sync + Hash + Eq + Clone + 'static,
+        K: Key<Value = V>,
         V: Clone + Send + Sync + 'static,
-        SqlLoader: Loader<K, Value = Shared<V>, Error = Arc<domain::Error>>;
+        SqlLoader: Load<K, Value = V>;
 }
 
 impl ContextExt for Context<'_> {
@@ -203,11 +202,12 @@ impl ContextExt for Context<'_> {
         key: K,
     ) -> impl Future<Output = async_graphql::Result<Option<V>>> + Send
     where
-        K: Send + Sync + Hash + Eq + Clone + 'static,
+        K: Key<Value = V>,
         V: Clone + Send + Sync + 'static,
-        SqlLoader: Loader<K, Value = Shared<V>, Error = Arc<domain::Error>>,
+        SqlLoader: Load<K, Value = V>,
     {
-        let loaders = self.loaders();
-        async move { Ok(loaders.load_one(key).await?.map(Shared::take)) }
+        let loading = self.loaders().load_one(key);
+        // The last caller of a key takes the value itself; the others a copy.
+        async move { Ok(loading.await?.map(Arc::unwrap_or_clone)) }
     }
 }
