@@ -3,8 +3,6 @@
 //! (`ArticleColumns`), never `body`, which is large and loaded only when a
 //! query asks for it.
 
-use std::collections::{HashMap, HashSet};
-
 use chrono::{DateTime, Utc};
 use entity::article;
 use rand::Rng as _;
@@ -14,6 +12,7 @@ use sea_orm::{
 };
 
 use crate::db::Reader;
+use crate::domain::{ById, IdSet};
 use crate::events::{Event, EventBus, Staged};
 
 use super::error::OnConstraint as _;
@@ -378,7 +377,7 @@ pub async fn count(db: &impl ConnectionTrait, scope: &Scope) -> Result<i64> {
     .await
 }
 
-pub async fn by_ids(db: &impl Reader, ids: &[i64]) -> Result<HashMap<i64, ArticleRow>> {
+pub async fn by_ids(db: &impl Reader, ids: &[i64]) -> Result<ById<ArticleRow>> {
     let rows = sql::rows_any_of(
         db,
         &format!("SELECT {COLUMNS} FROM articles a"),
@@ -453,7 +452,7 @@ fn read(row: &QueryResult) -> Result<ArticleRow> {
     Ok(ArticleRow::from_query_result(row, "")?)
 }
 
-pub async fn bodies(db: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, String>> {
+pub async fn bodies(db: &impl ConnectionTrait, ids: &[i64]) -> Result<ById<String>> {
     let rows = sql::where_any_of(db, "SELECT id, body FROM articles", "id", ids).await?;
     rows.iter()
         .map(|row| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?)))
@@ -461,11 +460,7 @@ pub async fn bodies(db: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i6
 }
 
 /// Which of `ids` the user has favorited.
-pub async fn favorited_by(
-    db: &impl ConnectionTrait,
-    user_id: i64,
-    ids: &[i64],
-) -> Result<HashSet<i64>> {
+pub async fn favorited_by(db: &impl ConnectionTrait, user_id: i64, ids: &[i64]) -> Result<IdSet> {
     sql::paired(db, "favorites", "user_id", user_id, "article_id", ids).await
 }
 
@@ -475,7 +470,7 @@ pub async fn pages_by_author(
     author_ids: &[i64],
     page: &PageRequest,
     columns: ArticleColumns,
-) -> Result<HashMap<i64, Page<ArticleRow>>> {
+) -> Result<ById<Page<ArticleRow>>> {
     let columns = columns.select_list();
     BY_CREATION
         .reading(&columns)
@@ -489,7 +484,7 @@ pub async fn pages_favorited_by(
     user_ids: &[i64],
     page: &PageRequest,
     columns: ArticleColumns,
-) -> Result<HashMap<i64, Page<ArticleRow>>> {
+) -> Result<ById<Page<ArticleRow>>> {
     let columns = format!("{}, {}", columns.select_list(), favoriting_keys!());
     BY_FAVORITING
         .reading(&columns)
@@ -498,10 +493,7 @@ pub async fn pages_favorited_by(
 }
 
 /// How many articles each author wrote.
-pub async fn counts_by_author(
-    db: &impl ConnectionTrait,
-    author_ids: &[i64],
-) -> Result<HashMap<i64, i64>> {
+pub async fn counts_by_author(db: &impl ConnectionTrait, author_ids: &[i64]) -> Result<ById<i64>> {
     grouped_counts(db, "articles", "author_id", author_ids).await
 }
 
@@ -509,7 +501,7 @@ pub async fn counts_by_author(
 pub async fn favorite_counts_by_user(
     db: &impl ConnectionTrait,
     user_ids: &[i64],
-) -> Result<HashMap<i64, i64>> {
+) -> Result<ById<i64>> {
     grouped_counts(db, "favorites", "user_id", user_ids).await
 }
 
@@ -518,7 +510,7 @@ async fn grouped_counts(
     table: &str,
     column: &str,
     ids: &[i64],
-) -> Result<HashMap<i64, i64>> {
+) -> Result<ById<i64>> {
     let (ids_in, values) = sql::any_of(db.get_database_backend(), column, ids);
     let rows = sql::query_all(
         db,

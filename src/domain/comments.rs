@@ -2,12 +2,11 @@
 //! article's comments newest first. `articles.comments_count` moves in the
 //! same transaction.
 
-use std::collections::HashMap;
-
 use entity::comment;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseConnection, EntityTrait};
 
 use crate::db::Reader;
+use crate::domain::ById;
 use crate::events::{Event, EventBus};
 
 use super::articles::{self, ArticleRow};
@@ -150,7 +149,7 @@ pub async fn delete(db: &DatabaseConnection, user_id: i64, comment_id: i64) -> R
     Ok(comment.id)
 }
 
-pub async fn by_ids(db: &impl Reader, ids: &[i64]) -> Result<HashMap<i64, comment::Model>> {
+pub async fn by_ids(db: &impl Reader, ids: &[i64]) -> Result<ById<comment::Model>> {
     let rows = sql::rows_any_of(
         db,
         "SELECT id, article_id, author_id, body, created_at, updated_at FROM comments",
@@ -166,7 +165,7 @@ pub async fn pages_by_article(
     db: &impl Reader,
     article_ids: &[i64],
     page: &PageRequest,
-) -> Result<HashMap<i64, Page<comment::Model>>> {
+) -> Result<ById<Page<comment::Model>>> {
     BY_ARTICLE
         .pages_per_parent(db, "c.article_id", article_ids, Order::NewestFirst, page)
         .await

@@ -28,6 +28,13 @@ pub mod webhooks;
 pub use error::{Error, FieldErrors, Result};
 pub use sql::Seen;
 
+/// Rows or answers by id, as the loaders ask for them. FxHash rather than
+/// SipHash: the ids come out of the database, a batch holds at most 1,000,
+/// and SipHash on them was a few percent of a deep query.
+pub type ById<V> = rustc_hash::FxHashMap<i64, V>;
+/// Ids, as the viewer-flag reads return them (see `ById`).
+pub type IdSet = rustc_hash::FxHashSet<i64>;
+
 use sea_orm::{
     DatabaseConnection, DatabaseTransaction, SqliteTransactionMode, TransactionOptions,
     TransactionTrait,

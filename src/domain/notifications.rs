@@ -2,12 +2,11 @@
 //! marking them read. A user never reaches another user's notifications:
 //! every read here is scoped to the recipient.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 
 use crate::db::Reader;
+use crate::domain::ById;
 
 use super::pagination::{Order, Page, PageRequest};
 use super::sql::{self, KeyNames, Keyset};
@@ -165,7 +164,7 @@ pub async fn mark_read(
 }
 
 /// Notifications by id, whoever they belong to: callers check the recipient.
-pub async fn by_ids(db: &impl Reader, ids: &[i64]) -> Result<HashMap<i64, NotificationRow>> {
+pub async fn by_ids(db: &impl Reader, ids: &[i64]) -> Result<ById<NotificationRow>> {
     let rows = sql::rows_any_of(
         db,
         &format!("SELECT {COLUMNS} FROM notifications n"),

@@ -2,13 +2,12 @@
 //! `followers_count` and `following_count` move in the same transaction as
 //! the follow itself.
 
-use std::collections::{HashMap, HashSet};
-
 use chrono::{DateTime, Utc};
 use entity::user;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::db::Reader;
+use crate::domain::{ById, IdSet};
 use crate::events::{Event, EventBus};
 
 use super::outbox::{self, Job};
@@ -199,11 +198,7 @@ async fn set_follow(
 }
 
 /// Which of `ids` the user follows.
-pub async fn followed_by(
-    db: &impl ConnectionTrait,
-    user_id: i64,
-    ids: &[i64],
-) -> Result<HashSet<i64>> {
+pub async fn followed_by(db: &impl ConnectionTrait, user_id: i64, ids: &[i64]) -> Result<IdSet> {
     sql::paired(db, "follows", "follower_id", user_id, "followee_id", ids).await
 }
 
@@ -211,7 +206,7 @@ pub async fn follower_pages(
     db: &impl Reader,
     user_ids: &[i64],
     page: &PageRequest,
-) -> Result<HashMap<i64, Page<Profile>>> {
+) -> Result<ById<Page<Profile>>> {
     FOLLOWERS
         .pages_per_parent(db, "f.followee_id", user_ids, Order::NewestFirst, page)
         .await
@@ -221,13 +216,13 @@ pub async fn following_pages(
     db: &impl Reader,
     user_ids: &[i64],
     page: &PageRequest,
-) -> Result<HashMap<i64, Page<Profile>>> {
+) -> Result<ById<Page<Profile>>> {
     FOLLOWING
         .pages_per_parent(db, "f.follower_id", user_ids, Order::NewestFirst, page)
         .await
 }
 
-pub async fn users_by_ids(db: &impl Reader, ids: &[i64]) -> Result<HashMap<i64, Profile>> {
+pub async fn users_by_ids(db: &impl Reader, ids: &[i64]) -> Result<ById<Profile>> {
     let rows = select_by_ids(db, None, ids).await?;
     Ok(sql::by_id(rows, |user: &Profile| user.id))
 }
@@ -241,7 +236,7 @@ pub async fn users_seen_by(
     db: &impl Reader,
     viewer: i64,
     ids: &[i64],
-) -> Result<HashMap<i64, Seen<Profile>>> {
+) -> Result<ById<Seen<Profile>>> {
     let rows = select_by_ids(db, Some(viewer), ids).await?;
     Ok(sql::by_id(rows, |seen: &Seen<Profile>| seen.row.id))
 }

@@ -9,6 +9,7 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, QueryResult, S
 use super::Result;
 use super::pagination::{Cursor, Edge, Order, Page, PageRequest};
 use crate::db::Reader;
+use crate::domain::{ById, IdSet};
 
 /// A statement for `db`'s backend from SQL with `?` placeholders.
 pub(crate) fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
@@ -120,7 +121,7 @@ pub(crate) async fn rows_any_of<T: Rows>(
 }
 
 /// `rows`, each under the id `id` gives it.
-pub(crate) fn by_id<T>(rows: Vec<T>, id: impl Fn(&T) -> i64) -> std::collections::HashMap<i64, T> {
+pub(crate) fn by_id<T>(rows: Vec<T>, id: impl Fn(&T) -> i64) -> ById<T> {
     rows.into_iter().map(|item| (id(&item), item)).collect()
 }
 
@@ -540,7 +541,7 @@ pub(crate) async fn paired(
     owner: i64,
     member_column: &str,
     ids: &[i64],
-) -> Result<std::collections::HashSet<i64>> {
+) -> Result<IdSet> {
     let (member_in, members) = any_of(db.get_database_backend(), member_column, ids);
     let mut values: Vec<Value> = vec![owner.into()];
     values.extend(members);
@@ -717,7 +718,7 @@ impl<'a> Keyset<'a> {
         parents: &[i64],
         order: Order,
         request: &PageRequest,
-    ) -> Result<std::collections::HashMap<i64, Page<T>>> {
+    ) -> Result<ById<Page<T>>> {
         // A parent's page is at most `limit` rows: one allocation each.
         let limit = usize::try_from(request.limit()).unwrap_or(0);
         if let (Some(direct), Some(read)) = (db.direct(), T::SQLITE) {
@@ -725,7 +726,7 @@ impl<'a> Keyset<'a> {
             // parent's index range and nothing else; each run's rows are
             // that parent's page, in order.
             let sql = self.page_of_one(self.columns, parent, "?", order, request);
-            let mut pages = std::collections::HashMap::with_capacity(parents.len());
+            let mut pages = ById::with_capacity_and_hasher(parents.len(), Default::default());
             let mut reading = None;
             let ran = direct.query_each(
                 &sql,
@@ -749,8 +750,8 @@ impl<'a> Keyset<'a> {
                 return Ok(pages);
             }
         }
-        let mut grouped: std::collections::HashMap<i64, Vec<Edge<T>>> =
-            std::collections::HashMap::with_capacity(parents.len());
+        let mut grouped: ById<Vec<Edge<T>>> =
+            ById::with_capacity_and_hasher(parents.len(), Default::default());
         if !parents.is_empty() {
             let (sql, values) = match db.get_database_backend() {
                 DbBackend::Postgres => self.lateral_pages(parent, parents, order, request),

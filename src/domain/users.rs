@@ -1,8 +1,6 @@
 //! Accounts: signing up, signing in, changing one's own profile, and finding
 //! users by id or name.
 
-use std::collections::HashMap;
-
 use entity::user;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, QueryFilter};
 use sea_orm::{ColumnTrait, DatabaseConnection, IntoActiveModel};
@@ -13,6 +11,7 @@ use super::sessions::{Issued, Sessions};
 use super::validate::{self, Checks};
 use super::{Error, Result, begin_write, sql, time};
 use crate::auth::password;
+use crate::domain::ById;
 use crate::limits::ClientAddress;
 
 /// What `signUp` receives, unchecked.
@@ -209,7 +208,7 @@ pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> Result<Option<use
 }
 
 /// The emails of the users with `ids`.
-pub async fn emails(db: &impl ConnectionTrait, ids: &[i64]) -> Result<HashMap<i64, String>> {
+pub async fn emails(db: &impl ConnectionTrait, ids: &[i64]) -> Result<ById<String>> {
     let rows = sql::where_any_of(db, "SELECT u.id, u.email FROM users u", "u.id", ids).await?;
     rows.iter()
         .map(|row| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?)))

@@ -13,7 +13,6 @@
 //! Batches go out as `batching` drives them, exactly as the `DataLoader`'s
 //! tasks did: when the request can make no progress without them.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
 use std::mem;
@@ -38,7 +37,7 @@ pub trait Load<K>: Send + Sync + 'static {
     fn load(
         &self,
         keys: &[K],
-    ) -> impl Future<Output = Result<HashMap<K, Self::Value>, Arc<domain::Error>>> + Send;
+    ) -> impl Future<Output = Result<FxHashMap<K, Self::Value>, Arc<domain::Error>>> + Send;
 }
 
 /// Where the keys of one kind go: the batch that is still open to them.
@@ -157,7 +156,7 @@ impl<K: Copy + Eq + Hash, V> Batch<K, V> {
         }
     }
 
-    fn finish(&self, started: Started<K>, found: Result<HashMap<K, V>, Arc<domain::Error>>) {
+    fn finish(&self, started: Started<K>, found: Result<FxHashMap<K, V>, Arc<domain::Error>>) {
         let outcome = match found {
             Ok(mut found) => Outcome::Answered(
                 started
@@ -255,7 +254,7 @@ mod tests {
     impl Load<i64> for Squares {
         type Value = String;
 
-        async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, String>, Arc<domain::Error>> {
+        async fn load(&self, keys: &[i64]) -> Result<FxHashMap<i64, String>, Arc<domain::Error>> {
             let mut sorted = keys.to_vec();
             sorted.sort_unstable();
             self.asked.lock().unwrap().push(sorted);

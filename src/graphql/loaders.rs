@@ -7,16 +7,17 @@
 //! because some answers depend on the viewer (`FavoritedByViewer`), so one
 //! caller's answers can never reach another.
 
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
 
 use async_graphql::Context;
 use entity::{comment, webhook, webhook_delivery};
+use rustc_hash::FxHashMap;
 
 use super::batch::{Load, LoadOne, Slot};
 use super::batching::Batches;
 use crate::db::Reads;
+use crate::domain::ById;
 use crate::domain::articles::{self, ArticleColumns, ArticleRow};
 use crate::domain::pagination::{Page, PageRequest};
 use crate::domain::profiles::{self, Profile};
@@ -36,7 +37,7 @@ pub fn for_request(db: Reads, viewer: Option<i64>) -> (Arc<Loaders>, Batches) {
     (Arc::new(loaders), batches)
 }
 
-type LoadResult<K, V> = Result<HashMap<K, V>, Arc<domain::Error>>;
+type LoadResult<K, V> = Result<FxHashMap<K, V>, Arc<domain::Error>>;
 
 /// A kind of key the request's loaders batch: where its batches go.
 pub trait Key: Copy + Eq + Hash + Send + Sync + 'static {
@@ -184,7 +185,7 @@ pub trait Relation: Copy + Eq + Hash + std::fmt::Debug + Send + Sync + 'static {
         parents: &[i64],
         page: &PageRequest,
         columns: Self::Columns,
-    ) -> impl Future<Output = domain::Result<HashMap<i64, Page<Self::Row>>>> + Send;
+    ) -> impl Future<Output = domain::Result<ById<Page<Self::Row>>>> + Send;
 }
 
 /// The relations `PageOf` pages through.
@@ -215,7 +216,7 @@ macro_rules! whole_rows {
                 parents: &[i64],
                 page: &PageRequest,
                 (): (),
-            ) -> impl Future<Output = domain::Result<HashMap<i64, Page<$row>>>> + Send {
+            ) -> impl Future<Output = domain::Result<ById<Page<$row>>>> + Send {
                 $pages(db, parents, page)
             }
         }
@@ -248,7 +249,7 @@ macro_rules! article_rows {
                 parents: &[i64],
                 page: &PageRequest,
                 columns: ArticleColumns,
-            ) -> impl Future<Output = domain::Result<HashMap<i64, Page<ArticleRow>>>> + Send {
+            ) -> impl Future<Output = domain::Result<ById<Page<ArticleRow>>>> + Send {
                 $pages(db, parents, page, columns)
             }
         }
@@ -263,7 +264,7 @@ fn ids<K: Copy>(keys: &[K], id: impl Fn(K) -> i64) -> Vec<i64> {
 }
 
 /// Maps answers keyed by id back to the loader's key type.
-fn rekey<K: Eq + Hash, V>(found: HashMap<i64, V>, key: impl Fn(i64) -> K) -> HashMap<K, V> {
+fn rekey<K: Eq + Hash, V>(found: ById<V>, key: impl Fn(i64) -> K) -> FxHashMap<K, V> {
     found
         .into_iter()
         .map(|(id, value)| (key(id), value))
@@ -394,15 +395,20 @@ impl Load<UserFavoriteCount> for SqlLoader {
     }
 }
 
+/// The parents asking for one page request with one set of columns.
+type Group<R> = ((PageRequest, <R as Relation>::Columns), Vec<i64>);
+
 /// Parents grouped by the page and columns they ask for: one statement per
-/// group (in practice one group, since siblings ask for the same).
-fn by_request<R: Relation>(keys: &[PageOf<R>]) -> HashMap<(PageRequest, R::Columns), Vec<i64>> {
-    let mut groups: HashMap<(PageRequest, R::Columns), Vec<i64>> = HashMap::new();
+/// group. In practice there is one group, since siblings ask for the same:
+/// a list looked through beats hashing every key's page request.
+fn by_request<R: Relation>(keys: &[PageOf<R>]) -> Vec<Group<R>> {
+    let mut groups: Vec<Group<R>> = Vec::new();
     for key in keys {
-        groups
-            .entry((key.page, key.columns))
-            .or_default()
-            .push(key.parent);
+        let asked = (key.page, key.columns);
+        match groups.iter_mut().find(|(group, _)| *group == asked) {
+            Some((_, parents)) => parents.push(key.parent),
+            None => groups.push((asked, vec![key.parent])),
+        }
     }
     groups
 }
@@ -411,7 +417,7 @@ impl<R: Relation> Load<PageOf<R>> for SqlLoader {
     type Value = Page<R::Row>;
 
     async fn load(&self, keys: &[PageOf<R>]) -> LoadResult<PageOf<R>, Page<R::Row>> {
-        let mut found = HashMap::with_capacity(keys.len());
+        let mut found = FxHashMap::with_capacity_and_hasher(keys.len(), Default::default());
         for ((request, columns), parents) in by_request(keys) {
             for (parent, page) in R::pages(&self.db, &parents, &request, columns).await? {
                 found.insert(PageOf::new(parent, request, columns), page);

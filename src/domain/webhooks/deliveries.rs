@@ -7,6 +7,7 @@
 //! is due again and another runner sends it (at least once; receivers drop
 //! duplicates by `webhook-id`, the same on every attempt).
 
+use crate::domain::ById;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -463,7 +464,7 @@ pub async fn pages_by_webhook(
     db: &impl crate::db::Reader,
     webhook_ids: &[i64],
     page: &PageRequest,
-) -> Result<HashMap<i64, Page<webhook_delivery::Model>>> {
+) -> Result<ById<Page<webhook_delivery::Model>>> {
     BY_WEBHOOK
         .pages_per_parent(db, "d.webhook_id", webhook_ids, Order::NewestFirst, page)
         .await
@@ -484,9 +485,9 @@ pub async fn owned_by_ids(
     db: &impl ConnectionTrait,
     owner_id: i64,
     ids: &[i64],
-) -> Result<HashMap<i64, webhook_delivery::Model>> {
+) -> Result<ById<webhook_delivery::Model>> {
     if ids.is_empty() {
-        return Ok(HashMap::new());
+        return Ok(ById::default());
     }
     let (ids_in, mut values) = sql::any_of(db.get_database_backend(), "d.id", ids);
     values.push(owner_id.into());

@@ -10,8 +10,6 @@
 pub mod deliveries;
 pub mod events;
 
-use std::collections::HashMap;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use entity::webhook;
@@ -21,6 +19,7 @@ use sea_orm::{EntityTrait as _, IntoActiveModel as _};
 
 use super::validate::{self, Checks};
 use super::{Error, Result, begin_write, sql, time};
+use crate::domain::ById;
 use crate::outbound::{self, Policy, Refused};
 
 pub use events::EventKind;
@@ -210,8 +209,8 @@ pub fn forbidden() -> Error {
 pub async fn of_owners(
     db: &impl ConnectionTrait,
     owner_ids: &[i64],
-) -> Result<HashMap<i64, Vec<webhook::Model>>> {
-    let mut found: HashMap<i64, Vec<webhook::Model>> = HashMap::new();
+) -> Result<ById<Vec<webhook::Model>>> {
+    let mut found: ById<Vec<webhook::Model>> = ById::default();
     if owner_ids.is_empty() {
         return Ok(found);
     }
@@ -232,12 +231,9 @@ pub async fn of_owners(
 }
 
 /// Webhooks by id, whoever owns them (callers check).
-pub async fn by_ids(
-    db: &impl ConnectionTrait,
-    ids: &[i64],
-) -> Result<HashMap<i64, webhook::Model>> {
+pub async fn by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> Result<ById<webhook::Model>> {
     if ids.is_empty() {
-        return Ok(HashMap::new());
+        return Ok(ById::default());
     }
     let rows = sql::where_any_of(db, "SELECT * FROM webhooks", "id", ids).await?;
     Ok(sql::by_id(
