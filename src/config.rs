@@ -82,19 +82,24 @@ pub struct DatabaseArgs {
     pub database_url: String,
 
     /// The most database connections this process keeps open; by default
-    /// twice the CPU cores, plus one.
+    /// four per CPU core, plus two.
     #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = default_pool_size(), value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_max_connections: u32,
 }
 
-/// Connections beyond what the cores can run only queue inside the
-/// database, where they contend for the same CPUs (the old rule of thumb:
-/// cores x 2 + 1). On this 2-core machine, at 32 clients, a pool of 16 gave
-/// `deep` a p99 of 570-650 ms against 360-440 ms with 4 or 8, at the same
-/// throughput; 32 connections were slower still.
+/// Twice the old rule of thumb (cores x 2 + 1, for a database's own
+/// concurrency): a write's transaction holds its connection across some
+/// eight round trips, and between them the connection waits on this
+/// process, which the rule does not count. On this 2-core machine, at 32
+/// clients, 10 connections rather than 5 gave `favoriteArticle` 0.88-0.98x
+/// its SQL floor against 0.61-0.76x (addComment 0.65-0.96x against
+/// 0.61-0.77x), with reads the same within the noise (BENCHMARKS.md,
+/// session 11). Beyond that reads only queue inside the database: a pool of
+/// 16 gave `deep` a p99 of 570-650 ms against 360-440 ms with 4 or 8, at
+/// the same throughput; 32 connections were slower still.
 fn default_pool_size() -> u32 {
     let cores = std::thread::available_parallelism().map_or(4, std::num::NonZero::get);
-    u32::try_from(cores * 2 + 1).unwrap_or(16)
+    u32::try_from(cores * 4 + 2).unwrap_or(16)
 }
 
 /// What `seed` writes. The defaults are the benchmark size.
