@@ -39,7 +39,7 @@ impl Reader for DatabaseTransaction {}
 pub async fn connect(args: &DatabaseArgs) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(args.database_url.clone());
     options
-        .max_connections(args.db_max_connections)
+        .max_connections(args.max_connections())
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))

@@ -15,6 +15,7 @@ mod article_columns;
 mod articles;
 mod authorization;
 mod caching_proxy;
+mod cancelled_writes;
 mod comments;
 mod crash_safety;
 mod email;
