@@ -83,44 +83,9 @@ pub struct DatabaseArgs {
 
     /// The most database connections this process keeps open; by default
     /// four per CPU core plus two on PostgreSQL, two per core plus one on
-    /// SQLite (see `DatabaseArgs::max_connections`).
+    /// SQLite (see `db::pool_size`).
     #[arg(long, env = "DB_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_max_connections: Option<u32>,
-}
-
-impl DatabaseArgs {
-    /// The pool size: as set, or the default for the database.
-    ///
-    /// # Implementation notes
-    /// PostgreSQL gets twice the old rule of thumb (cores x 2 + 1, for a
-    /// database's own concurrency): a write's transaction holds its
-    /// connection across some eight round trips, and between them the
-    /// connection waits on this process, which the rule does not count. On
-    /// this 2-core machine, at 32 clients, 10 connections rather than 5 gave
-    /// `favoriteArticle` 0.88-0.98x its SQL floor against 0.61-0.76x
-    /// (addComment 0.65-0.96x against 0.61-0.77x), reads the same within the
-    /// noise (BENCHMARKS.md, session 11). Beyond that reads only queue inside
-    /// the database: a pool of 16 gave `deep` a p99 of 570-650 ms against
-    /// 360-440 ms with 4 or 8, at the same throughput.
-    ///
-    /// SQLite keeps the rule: a query reads from the file on connections of
-    /// its own (`db::Direct`), so the pool serves writes, which take the one
-    /// write lock in turn. More connections only make more writers wait in
-    /// SQLite's busy handler, which sleeps between tries, rather than in the
-    /// pool's queue: 10 rather than 5 took addComment's p99 from 507-637 ms
-    /// to 821-948 ms.
-    pub fn max_connections(&self) -> u32 {
-        if let Some(set) = self.db_max_connections {
-            return set;
-        }
-        let cores = std::thread::available_parallelism().map_or(4, std::num::NonZero::get);
-        let pool = if self.database_url.starts_with("postgres") {
-            cores * 4 + 2
-        } else {
-            cores * 2 + 1
-        };
-        u32::try_from(pool).unwrap_or(16)
-    }
 }
 
 /// What `seed` writes. The defaults are the benchmark size.

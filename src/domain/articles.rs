@@ -12,7 +12,6 @@ use sea_orm::{
 };
 
 use crate::db::Reader;
-use crate::domain::{ById, IdSet};
 use crate::events::{Event, EventBus, Staged};
 
 use super::error::OnConstraint as _;
@@ -20,7 +19,7 @@ use super::outbox::{self, Job};
 use super::pagination::{Order, Page, PageRequest};
 use super::sql::{self, KeyNames, Keyset, Seen};
 use super::validate::{self, Checks};
-use super::{Error, Result, begin_write, slugs, tags, time, totals, users};
+use super::{ById, Error, IdSet, Result, begin_write, slugs, tags, time, totals, users};
 
 /// An article without its body.
 ///

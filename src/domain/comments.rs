@@ -6,7 +6,6 @@ use entity::comment;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseConnection, EntityTrait};
 
 use crate::db::Reader;
-use crate::domain::ById;
 use crate::events::{Event, EventBus};
 
 use super::articles::{self, ArticleRow};
@@ -14,7 +13,7 @@ use super::outbox::{self, Job};
 use super::pagination::{Order, Page, PageRequest};
 use super::sql::{self, KeyNames, Keyset};
 use super::validate::{self, Checks};
-use super::{Error, Result, begin_write, time, users};
+use super::{ById, Error, Result, begin_write, time, users};
 
 pub const BODY_MAX: usize = 10_000;
 

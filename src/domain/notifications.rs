@@ -6,11 +6,10 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 
 use crate::db::Reader;
-use crate::domain::ById;
 
 use super::pagination::{Order, Page, PageRequest};
 use super::sql::{self, KeyNames, Keyset};
-use super::{Result, time};
+use super::{ById, Result, time};
 
 /// The kinds, as stored in `notifications.kind`.
 pub const NEW_FOLLOWER: &str = "NEW_FOLLOWER";

@@ -7,13 +7,12 @@ use entity::user;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::db::Reader;
-use crate::domain::{ById, IdSet};
 use crate::events::{Event, EventBus};
 
 use super::outbox::{self, Job};
 use super::pagination::{Order, Page, PageRequest};
 use super::sql::{self, KeyNames, Keyset, Seen};
-use super::{Error, Result, begin_write, time, users};
+use super::{ById, Error, IdSet, Result, begin_write, time, users};
 
 /// A user as anyone may see them: what lists of users and authors read.
 ///

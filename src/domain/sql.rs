@@ -6,10 +6,9 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use sea_orm::sqlx;
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, QueryResult, Statement, Value};
 
-use super::Result;
 use super::pagination::{Cursor, Edge, Order, Page, PageRequest};
+use super::{ById, IdSet, Result};
 use crate::db::Reader;
-use crate::domain::{ById, IdSet};
 
 /// A statement for `db`'s backend from SQL with `?` placeholders.
 pub(crate) fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {

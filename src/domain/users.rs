@@ -9,9 +9,8 @@ use super::error::OnConstraint;
 use super::lockout::{self, Key};
 use super::sessions::{Issued, Sessions};
 use super::validate::{self, Checks};
-use super::{Error, Result, begin_write, sql, time};
+use super::{ById, Error, Result, begin_write, sql, time};
 use crate::auth::password;
-use crate::domain::ById;
 use crate::limits::ClientAddress;
 
 /// What `signUp` receives, unchecked.

@@ -22,6 +22,7 @@ use std::task::{Context, Poll, Waker};
 
 use rustc_hash::FxHashMap;
 
+use super::batching::Batches;
 use crate::domain;
 
 /// How many distinct keys one statement asks for at most, as the
@@ -54,15 +55,10 @@ impl<K, V> Default for Slot<K, V> {
 }
 
 impl<K: Copy + Eq + Hash + Send + Sync + 'static, V: Send + Sync + 'static> Slot<K, V> {
-    /// Counts `key` into the open batch, opening one (and handing its load
-    /// to `queue`) when there is none or it has started or is full. The
+    /// Counts `key` into the open batch, opening one (and queueing its load
+    /// in `batches`) when there is none or it has started or is full. The
     /// returned future waits for the batch's answer for `key`.
-    pub fn load_one<L>(
-        &self,
-        key: K,
-        loader: &Arc<L>,
-        queue: impl FnOnce(Pin<Box<dyn Future<Output = ()> + Send>>),
-    ) -> LoadOne<K, V>
+    pub fn load_one<L>(&self, key: K, loader: &Arc<L>, batches: &Batches) -> LoadOne<K, V>
     where
         L: Load<K, Value = V>,
     {
@@ -76,10 +72,11 @@ impl<K: Copy + Eq + Hash + Send + Sync + 'static, V: Send + Sync + 'static> Slot
         *open = Some(batch.clone());
         drop(open);
         let (loader, loading) = (loader.clone(), batch.clone());
-        queue(Box::pin(async move {
-            let keys = loading.start();
-            let found = loader.load(&keys.keys).await;
-            loading.finish(keys, found);
+        batches.queue(Box::pin(async move {
+            let callers = loading.start();
+            let keys: Vec<K> = callers.keys().copied().collect();
+            let found = loader.load(&keys).await;
+            loading.finish(callers, found);
         }));
         LoadOne::new(batch, key)
     }
@@ -96,13 +93,6 @@ pub struct Batch<K, V> {
 struct Keys<K> {
     callers: FxHashMap<K, u32>,
     started: bool,
-}
-
-/// A started batch's keys, as its load takes them, and how many callers
-/// asked for each.
-struct Started<K> {
-    keys: Vec<K>,
-    callers: FxHashMap<K, u32>,
 }
 
 enum Outcome<K, V> {
@@ -145,22 +135,22 @@ impl<K: Copy + Eq + Hash, V> Batch<K, V> {
         true
     }
 
-    /// Closes the batch to new keys and returns the ones it has.
-    fn start(&self) -> Started<K> {
+    /// Closes the batch to new keys and returns them, each with how many
+    /// callers asked for it.
+    fn start(&self) -> FxHashMap<K, u32> {
         let mut keys = self.keys.lock().expect("loader batch poisoned");
         keys.started = true;
-        let callers = mem::take(&mut keys.callers);
-        Started {
-            keys: callers.keys().copied().collect(),
-            callers,
-        }
+        mem::take(&mut keys.callers)
     }
 
-    fn finish(&self, started: Started<K>, found: Result<FxHashMap<K, V>, Arc<domain::Error>>) {
+    fn finish(
+        &self,
+        callers: FxHashMap<K, u32>,
+        found: Result<FxHashMap<K, V>, Arc<domain::Error>>,
+    ) {
         let outcome = match found {
             Ok(mut found) => Outcome::Answered(
-                started
-                    .callers
+                callers
                     .into_iter()
                     .map(|(key, callers)| (key, (found.remove(&key).map(Arc::new), callers)))
                     .collect(),
@@ -242,7 +232,7 @@ mod tests {
     use async_graphql::futures_util::future::join_all;
 
     use super::*;
-    use crate::graphql::batching::{self, Batches};
+    use crate::graphql::batching;
 
     /// Squares its keys, remembering each batch it was asked; key 7 has no
     /// value, and a batch holding 13 fails.
@@ -281,7 +271,7 @@ mod tests {
         let batches = Batches::default();
         let loads = keys
             .iter()
-            .map(|&key| slot.load_one(key, &loader, |task| batches.queue(task)));
+            .map(|&key| slot.load_one(key, &loader, &batches));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();

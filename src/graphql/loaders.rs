@@ -102,7 +102,7 @@ impl Loaders {
     where
         SqlLoader: Load<K, Value = K::Value>,
     {
-        K::slot(self).load_one(key, &self.sql, |task| self.batches.queue(task))
+        K::slot(self).load_one(key, &self.sql, &self.batches)
     }
 }
 

@@ -7,7 +7,6 @@
 //! is due again and another runner sends it (at least once; receivers drop
 //! duplicates by `webhook-id`, the same on every attempt).
 
-use crate::domain::ById;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -17,7 +16,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Value};
 
 use super::super::pagination::{Order, Page, PageRequest};
 use super::super::sql::{self, KeyNames, Keyset};
-use super::super::{Result, begin_write, time};
+use super::super::{ById, Result, begin_write, time};
 use super::{FAILED, PENDING, SUCCEEDED};
 
 /// A webhook whose every attempt has failed for this long is disabled.

@@ -18,8 +18,7 @@ use sea_orm::{ActiveModelTrait as _, ActiveValue::Set, ConnectionTrait, Database
 use sea_orm::{EntityTrait as _, IntoActiveModel as _};
 
 use super::validate::{self, Checks};
-use super::{Error, Result, begin_write, sql, time};
-use crate::domain::ById;
+use super::{ById, Error, Result, begin_write, sql, time};
 use crate::outbound::{self, Policy, Refused};
 
 pub use events::EventKind;
