@@ -20,7 +20,7 @@
 //!    on `deep` (4,000 objects) those were the single biggest share of
 //!    allocations (callgrind, BENCHMARKS.md).
 //!
-//! Here an object's field futures share one allocation (`join_all`, which
+//! Here an object's field futures share one allocation (`InOrder`, which
 //! polls them in order) and the answers are placed in selection order,
 //! fragments expanded where they stand. A selection with a custom
 //! directive goes async-graphql's way (the schema has none). Nor has it
@@ -36,7 +36,9 @@ pub mod resolver_utils {
 
 use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{ExecutableDocument, Field, Selection, SelectionSet};
-use futures_util::future::join_all;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
 
 /// An object's fields, resolved side by side and answered in selection
 /// order; what async-graphql's `resolve_container` does otherwise.
@@ -62,25 +64,22 @@ async fn resolve_in_order<'a, T: ContainerType + ?Sized>(
         return async_graphql::resolver_utils::resolve_container(ctx, root).await;
     }
     let ctx = ctx.clone();
-    let fields: Vec<_> = selected
-        .into_iter()
-        .map(|field| ctx.with_field(field))
-        .collect();
-    let answers = join_all(fields.iter().map(|field| async move {
-        if field.item.node.name.node == "__typename" {
+    let ctx = &ctx;
+    let answers = InOrder::new(selected.iter().map(|&field| async move {
+        if field.node.name.node == "__typename" {
             return Ok(Some(Value::String(
                 root.introspection_type_name().into_owned(),
             )));
         }
-        root.resolve_field(field).await
+        root.resolve_field(&ctx.with_field(field)).await
     }))
     .await;
-    let mut object = IndexMap::with_capacity(fields.len());
-    for (field, answer) in fields.iter().zip(answers) {
+    let mut object = IndexMap::with_capacity(selected.len());
+    for (field, answer) in selected.iter().zip(answers) {
         match answer {
             Ok(value) => merge(
                 &mut object,
-                field.item.node.response_key().node.clone(),
+                field.node.response_key().node.clone(),
                 value.unwrap_or_default(),
             ),
             Err(error) => ctx.add_error(error),
@@ -91,6 +90,75 @@ async fn resolve_in_order<'a, T: ContainerType + ?Sized>(
     } else {
         Value::Object(object)
     })
+}
+
+/// Futures driven side by side and answered in order: what `join_all`
+/// does for a few futures, less one copy of each.
+///
+/// `join_all` keeps a future and then its answer in one slot (`MaybeDone`)
+/// and takes each answer out by swapping the whole slot onto the stack; a
+/// slot is as large as the type's largest field future (about 1.5 KB), so
+/// on `deep` that copy alone was ~0.5 M instructions a request (callgrind,
+/// BENCHMARKS.md). Here a future is dropped where it stands when it is done
+/// and its answer waits in a slot of its own. Like `join_all` below 30
+/// futures, every wake-up polls each future not yet done, in order: what
+/// the loaders count on (`batch::LoadOne`). An object's fields are bounded
+/// by the query's cost (`limits`), so that walk stays short.
+struct InOrder<F: Future> {
+    pending: Pin<Box<[Option<F>]>>,
+    answers: Vec<Option<F::Output>>,
+}
+
+impl<F: Future> InOrder<F> {
+    fn new(futures: impl IntoIterator<Item = F>) -> Self {
+        let pending: Box<[Option<F>]> = futures.into_iter().map(Some).collect();
+        let answers = pending.iter().map(|_| None).collect();
+        Self {
+            pending: Box::into_pin(pending),
+            answers,
+        }
+    }
+}
+
+// The answers are never pinned: only the futures are, in their own box.
+impl<F: Future> Unpin for InOrder<F> {}
+
+impl<F: Future> Future for InOrder<F> {
+    type Output = Vec<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let mut waiting = false;
+        for (at, answer) in this.answers.iter_mut().enumerate() {
+            // SAFETY: a future in `pending` is never moved: it is polled in
+            // place and dropped in place (the slot set to `None`), and the
+            // box itself is only ever reached through this `Pin`.
+            let mut slot = unsafe {
+                this.pending
+                    .as_mut()
+                    .map_unchecked_mut(|slots| &mut slots[at])
+            };
+            let Some(future) = slot.as_mut().as_pin_mut() else {
+                continue;
+            };
+            match future.poll(cx) {
+                Poll::Ready(done) => {
+                    *answer = Some(done);
+                    slot.set(None);
+                }
+                Poll::Pending => waiting = true,
+            }
+        }
+        if waiting {
+            return Poll::Pending;
+        }
+        Poll::Ready(
+            std::mem::take(&mut this.answers)
+                .into_iter()
+                .map(|answer| answer.expect("a future not done leaves the join pending"))
+                .collect(),
+        )
+    }
 }
 
 /// The fields `set` selects on `root`, in order, through the fragments
@@ -284,4 +352,75 @@ fn included(
             ("skip", Some(true)) | ("include", Some(false))
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use futures_util::FutureExt as _;
+
+    use super::*;
+
+    /// Pending `left` times (waking itself each time), then `answer`; says
+    /// in `dropped` when it is dropped.
+    struct After {
+        left: usize,
+        answer: &'static str,
+        dropped: Rc<RefCell<Vec<&'static str>>>,
+    }
+
+    impl Future for After {
+        type Output = &'static str;
+
+        fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<&'static str> {
+            if self.left == 0 {
+                return Poll::Ready(self.answer);
+            }
+            self.left -= 1;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+
+    impl Drop for After {
+        fn drop(&mut self) {
+            self.dropped.borrow_mut().push(self.answer);
+        }
+    }
+
+    /// Answers come in the order the futures were given, whatever order
+    /// they finish in, and a finished future is dropped at once, not when
+    /// the last one finishes.
+    #[test]
+    fn answers_in_order_and_drops_each_future_when_done() {
+        let dropped = Rc::new(RefCell::new(Vec::new()));
+        let after = |left, answer| After {
+            left,
+            answer,
+            dropped: dropped.clone(),
+        };
+        let mut join = InOrder::new([after(3, "slow"), after(0, "now"), after(1, "soon")]);
+        let waker = futures_util::task::noop_waker();
+        let mut cx = TaskContext::from_waker(&waker);
+        assert!(join.poll_unpin(&mut cx).is_pending());
+        assert_eq!(*dropped.borrow(), ["now"]);
+        assert!(join.poll_unpin(&mut cx).is_pending());
+        assert_eq!(*dropped.borrow(), ["now", "soon"]);
+        assert!(join.poll_unpin(&mut cx).is_pending());
+        assert_eq!(
+            join.poll_unpin(&mut cx),
+            Poll::Ready(vec!["slow", "now", "soon"])
+        );
+        assert_eq!(*dropped.borrow(), ["now", "soon", "slow"]);
+    }
+
+    #[test]
+    fn no_futures_is_an_empty_answer_at_once() {
+        let mut join = InOrder::new(Vec::<futures_util::future::Ready<u8>>::new());
+        let waker = futures_util::task::noop_waker();
+        let mut cx = TaskContext::from_waker(&waker);
+        assert_eq!(join.poll_unpin(&mut cx), Poll::Ready(vec![]));
+    }
 }

@@ -33,6 +33,7 @@ use serde_json::json;
 
 use super::caching;
 use super::negotiation::{self, MediaType};
+use super::response_json;
 use super::wire::{WireBatch, WireRequest};
 use super::{AppState, rate_limit};
 use crate::graphql::viewer::UserAgent;
@@ -330,12 +331,9 @@ fn graphql_response(
                 MediaType::GraphQLResponseJson if refused => StatusCode::BAD_REQUEST,
                 _ => StatusCode::OK,
             };
-            (status, serde_json::to_vec(&Body::of(response)))
+            (status, json_of(std::slice::from_ref(response), false))
         }
-        BatchResponse::Batch(responses) => (
-            StatusCode::OK,
-            serde_json::to_vec(&responses.iter().map(Body::of).collect::<Vec<_>>()),
-        ),
+        BatchResponse::Batch(responses) => (StatusCode::OK, json_of(responses, true)),
     };
     let body = match body {
         Ok(body) => body,
@@ -356,30 +354,42 @@ fn graphql_response(
     http_response
 }
 
-/// One GraphQL response as JSON: all of it, or, when the request failed
-/// before execution, all but `data`.
-#[derive(Serialize)]
-#[serde(untagged)]
-enum Body<'a> {
-    Executed(&'a async_graphql::Response),
-    Refused {
-        errors: &'a [ServerError],
-        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-        extensions: &'a BTreeMap<String, async_graphql::Value>,
-    },
-}
+/// What a response's JSON usually fits in at first: it grows by doubling.
+const FIRST_CAPACITY: usize = 4 * 1024;
 
-impl<'a> Body<'a> {
-    fn of(response: &'a async_graphql::Response) -> Self {
+/// `responses` as JSON, as an array when `batch`: each all of it, or, when
+/// its request failed before execution, all but `data`.
+fn json_of(responses: &[async_graphql::Response], batch: bool) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(FIRST_CAPACITY);
+    if batch {
+        out.push(b'[');
+    }
+    for (at, response) in responses.iter().enumerate() {
+        if at > 0 {
+            out.push(b',');
+        }
         if error::failed_before_execution(response) {
-            Body::Refused {
+            let refused = Refused {
                 errors: &response.errors,
                 extensions: &response.extensions,
-            }
+            };
+            serde_json::to_writer(&mut out, &refused)?;
         } else {
-            Body::Executed(response)
+            response_json::write_executed(&mut out, response)?;
         }
     }
+    if batch {
+        out.push(b']');
+    }
+    Ok(out)
+}
+
+/// A response refused before execution, as JSON: it has no `data`.
+#[derive(Serialize)]
+struct Refused<'a> {
+    errors: &'a [ServerError],
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    extensions: &'a BTreeMap<String, async_graphql::Value>,
 }
 
 /// A GraphQL-shaped error outside of execution (bad body, panic, 413), as

@@ -10,6 +10,7 @@ mod graphql;
 mod health;
 mod negotiation;
 mod rate_limit;
+mod response_json;
 mod websocket;
 mod wire;
 
