@@ -56,63 +56,25 @@ sql::read_by_position!(ArticleRow {
     tag_list,
 });
 
-/// Which of an article's columns beyond `id`, `author_id` and `created_at`
-/// (what every read needs: the node's id, its author, its cursor) a list
-/// reads.
-///
-/// On `deep`, 2,500 follower articles ask for a title and a count; read
-/// whole, each was thirteen values, every one a copy in sqlx (on SQLite an
-/// allocation per value), decoded, and dropped unread.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ArticleColumns(u8);
-
-impl ArticleColumns {
-    pub const SLUG: Self = Self(1);
-    pub const TITLE: Self = Self(1 << 1);
-    pub const DESCRIPTION: Self = Self(1 << 2);
-    pub const FAVORITES_COUNT: Self = Self(1 << 3);
-    pub const COMMENTS_COUNT: Self = Self(1 << 4);
-    pub const UPDATED_AT: Self = Self(1 << 5);
-    pub const TAG_LIST: Self = Self(1 << 6);
-    /// Just the columns every read has.
-    pub const NONE: Self = Self(0);
-    pub const ALL: Self = Self((1 << 7) - 1);
-
-    /// In `ArticleRow`'s field order.
-    const OPTIONAL: [(Self, &'static str); 7] = [
-        (Self::SLUG, "a.slug"),
-        (Self::TITLE, "a.title"),
-        (Self::DESCRIPTION, "a.description"),
-        (Self::FAVORITES_COUNT, "a.favorites_count"),
-        (Self::COMMENTS_COUNT, "a.comments_count"),
-        (Self::UPDATED_AT, "a.updated_at"),
-        (Self::TAG_LIST, "a.tag_list"),
-    ];
-
-    #[must_use]
-    pub fn with(self, other: Self) -> Self {
-        Self(self.0 | other.0)
-    }
-
-    fn has(self, other: Self) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// The select list: the columns every read has, then the chosen ones.
-    fn select_list(self) -> String {
-        let mut list = String::from(ALWAYS);
-        for (column, name) in Self::OPTIONAL {
-            if self.has(column) {
-                list.push_str(", ");
-                list.push_str(name);
-            }
-        }
-        list
+sql::column_choice! {
+    /// Which of an article's columns beyond `id`, `author_id` and
+    /// `created_at` (what every read needs: the node's id, its author, its
+    /// cursor) a list reads. In `ArticleRow`'s field order.
+    ///
+    /// On `deep`, 2,500 follower articles ask for a title and a count; read
+    /// whole, each was thirteen values, every one a copy in sqlx (on SQLite
+    /// an allocation per value), decoded, and dropped unread.
+    pub struct ArticleColumns {
+        always: "a.id, a.author_id, a.created_at",
+        SLUG: "a.slug",
+        TITLE: "a.title",
+        DESCRIPTION: "a.description",
+        FAVORITES_COUNT: "a.favorites_count",
+        COMMENTS_COUNT: "a.comments_count",
+        UPDATED_AT: "a.updated_at",
+        TAG_LIST: "a.tag_list",
     }
 }
-
-/// Every read's columns, first in each statement (`read_by_position`).
-const ALWAYS: &str = "a.id, a.author_id, a.created_at";
 
 /// Of a column a statement did not read (see `ArticleRow`): a bug in the
 /// choice of columns, never the client's.

@@ -391,7 +391,7 @@ macro_rules! read_from_sqlite {
                     Ok(Self {
                         $($field: SqliteColumn::read(row, at.next().expect("an endless range"))?,)+
                         $($maybe: match maybe_at.next().expect("one position per field") {
-                            Some(at) => SqliteColumn::read(row, *at)?,
+                            Some(at) => Some(SqliteColumn::read(row, *at)?),
                             None => None,
                         },)*
                     })
@@ -983,8 +983,9 @@ impl Positions {
 /// Fields after a `;` are `Option`s a statement may leave out (a list that
 /// reads only the columns its query asks for): each is read from the
 /// column of its name, found once per statement, and is `None` when the
-/// statement has no such column. Their columns must be `NOT NULL`, so
-/// `None` only ever means "not read".
+/// statement has no such column, `Some(value)` when it has. A nullable
+/// column is an `Option<Option<_>>`, so NULL (`Some(None)`) stays apart
+/// from "not read".
 macro_rules! read_by_position {
     ($row:ident { $($field:ident),+ $(,)? }) => {
         $crate::domain::sql::read_by_position!($row { $($field),+ ; });
@@ -1006,7 +1007,7 @@ macro_rules! read_by_position {
                 Ok(Self {
                     $($field: row.try_get_by_index(at.next().expect("an endless range"))?,)+
                     $($maybe: match maybe_at.next().expect("one position per field") {
-                        Some(at) => row.try_get_by_index(*at)?,
+                        Some(at) => Some(row.try_get_by_index(*at)?),
                         None => None,
                     },)*
                 })
@@ -1077,7 +1078,7 @@ macro_rules! read_by_position {
                             at.next().expect("an endless range"),
                         )?,)+
                         $($maybe: match maybe.next().expect("one position per field") {
-                            Some(at) => $crate::domain::sql::unchecked(row, *at)?,
+                            Some(at) => Some($crate::domain::sql::unchecked(row, *at)?),
                             None => None,
                         },)*
                     });
@@ -1088,6 +1089,57 @@ macro_rules! read_by_position {
     };
 }
 pub(crate) use read_by_position;
+
+/// A set of a row type's optional columns (its `read_by_position` fields
+/// after `;`), one bit each, and the select list it makes: `always` (the
+/// columns every read has), then the chosen ones in the order given.
+///
+/// A list reads only what its query asks for; a lookup by id reads `ALL`.
+macro_rules! column_choice {
+    (
+        $(#[$doc:meta])*
+        pub struct $name:ident { always: $always:literal, $($flag:ident: $column:literal),+ $(,)? }
+    ) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub struct $name(u8);
+
+        impl $name {
+            $crate::domain::sql::column_choice!(@flags 0, $($flag)+);
+            /// Just the columns every read has.
+            pub const NONE: Self = Self(0);
+            pub const ALL: Self = Self(((1u16 << Self::OPTIONAL.len()) - 1) as u8);
+
+            const OPTIONAL: &'static [(Self, &'static str)] = &[$((Self::$flag, $column)),+];
+
+            #[must_use]
+            pub fn with(self, other: Self) -> Self {
+                Self(self.0 | other.0)
+            }
+
+            /// The select list: the columns every read has, then the chosen
+            /// ones.
+            pub(crate) fn select_list(self) -> String {
+                let mut list = String::from($always);
+                for &(column, name) in Self::OPTIONAL {
+                    if self.0 & column.0 == column.0 {
+                        list.push_str(", ");
+                        list.push_str(name);
+                    }
+                }
+                list
+            }
+        }
+
+        const _: () = assert!($name::OPTIONAL.len() <= 8, "one bit of a u8 per column");
+    };
+    (@flags $at:expr, $flag:ident $($rest:ident)*) => {
+        pub const $flag: Self = Self(1 << $at);
+        $crate::domain::sql::column_choice!(@flags $at + 1, $($rest)*);
+    };
+    (@flags $at:expr,) => {};
+}
+pub(crate) use column_choice;
 
 /// Where `row`'s statement has a column of each of `names` (see
 /// `read_by_position`); asks for the names only when there are any.

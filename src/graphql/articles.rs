@@ -4,6 +4,7 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result};
 use chrono::{DateTime, Utc};
 
+use super::asked::article_columns;
 use super::comments::Comment;
 use super::connection::{Connection, Total};
 use super::ids::{self, Kind};
@@ -11,7 +12,7 @@ use super::loaders::{ArticleBody, ArticleComments, FavoritedByViewer, UserById, 
 use super::users::User;
 use super::viewer::ContextExt as _;
 use crate::domain::articles::{
-    self as domain_articles, ArticleColumns, ArticlePatch, ArticleRow, NewArticle, Scope,
+    self as domain_articles, ArticlePatch, ArticleRow, NewArticle, Scope,
 };
 use crate::domain::pagination::{Order, PageRequest};
 use crate::domain::{Error, Seen};
@@ -98,14 +99,15 @@ impl Article {
         // The author and whether the viewer follows them, in one statement
         // when both are wanted. The viewer is asked for only then: with a
         // refused token, the author alone is still anyone's to read.
-        if ctx.look_ahead().field("followedByViewer").exists() && ctx.viewer().id()?.is_some() {
+        let asked = super::asked::of_user(ctx);
+        if asked.followed_by_viewer && ctx.viewer().id()?.is_some() {
             return ctx
-                .load_one(UserSeenById(id))
+                .load_one(UserSeenById(id, asked.columns))
                 .await?
                 .map(User::seen)
                 .ok_or_else(|| vanished("user", id));
         }
-        ctx.load_one(UserById(id))
+        ctx.load_one(UserById(id, asked.columns))
             .await?
             .map(User::new)
             .ok_or_else(|| vanished("user", id))
@@ -273,47 +275,16 @@ async fn list(
     let total = Total::Articles(scope);
     // The viewer is asked for only when the flag is: with a refused token,
     // the list itself is still anyone's to read.
-    if super::connection::nodes_select(ctx, "favoritedByViewer")
+    if super::asked::nodes_ask(ctx, "favoritedByViewer")
         && let Some(viewer) = ctx.viewer().id()?
     {
         let found =
-            domain_articles::list_seen_by(db, viewer, &scope, order, page, columns_asked(ctx))
+            domain_articles::list_seen_by(db, viewer, &scope, order, page, article_columns(ctx))
                 .await?;
         return Ok(Connection::from_page(found, total, Article::seen));
     }
-    let found = domain_articles::list(db, &scope, order, page, columns_asked(ctx)).await?;
+    let found = domain_articles::list(db, &scope, order, page, article_columns(ctx)).await?;
     Ok(Connection::from_page(found, total, Article::new))
-}
-
-/// The columns a list's articles read: those the fields the query asks of
-/// its nodes (`nodes { ... }`, `edges { node { ... } }`, through fragments)
-/// need, found in one walk of the selection. A field missing here that
-/// reads one of them answers an internal error, never a default (see
-/// `ArticleRow`); `tests/api/article_columns.rs` asks every field through
-/// every list.
-pub(super) fn columns_asked(ctx: &Context<'_>) -> ArticleColumns {
-    let connection = ctx.look_ahead();
-    let nodes = connection.field("nodes").selection_fields();
-    let edge_nodes = connection.field("edges").field("node").selection_fields();
-    let mut columns = ArticleColumns::NONE;
-    for field in nodes
-        .iter()
-        .chain(&edge_nodes)
-        .flat_map(|node| node.selection_set())
-    {
-        columns = columns.with(match field.name() {
-            "slug" => ArticleColumns::SLUG,
-            "title" => ArticleColumns::TITLE,
-            "description" => ArticleColumns::DESCRIPTION,
-            "favoritesCount" => ArticleColumns::FAVORITES_COUNT,
-            // `comments { totalCount }` is the counter.
-            "commentsCount" | "comments" => ArticleColumns::COMMENTS_COUNT,
-            "updatedAt" => ArticleColumns::UPDATED_AT,
-            "tags" => ArticleColumns::TAG_LIST,
-            _ => ArticleColumns::NONE,
-        });
-    }
-    columns
 }
 
 #[derive(Default)]

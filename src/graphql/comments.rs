@@ -15,7 +15,7 @@ use super::loaders::{ArticleById, UserById};
 use super::users::User;
 use super::viewer::ContextExt as _;
 use crate::domain::articles::ArticleRow;
-use crate::domain::profiles::Profile;
+use crate::domain::profiles::{self, Profile, ProfileColumns};
 use crate::domain::{self, articles as domain_articles, comments as domain_comments};
 use crate::events::Event;
 
@@ -73,10 +73,13 @@ impl Comment {
         if let Some(preloaded) = &self.preloaded {
             return Ok(User::new(preloaded.author.clone()));
         }
-        ctx.load_one(UserById(self.model.author_id))
-            .await?
-            .map(User::new)
-            .ok_or_else(|| vanished("user", self.model.author_id))
+        ctx.load_one(UserById(
+            self.model.author_id,
+            super::asked::of_user(ctx).columns,
+        ))
+        .await?
+        .map(User::new)
+        .ok_or_else(|| vanished("user", self.model.author_id))
     }
 
     async fn article(&self, ctx: &Context<'_>) -> Result<Article> {
@@ -196,7 +199,8 @@ async fn comment_context(
     else {
         return Ok(None);
     };
-    let author = crate::domain::profiles::users_by_ids(&db, &[comment.author_id])
+    // Whole: each subscriber's query asks of the author what it will.
+    let author = profiles::users_by_ids(&db, &[comment.author_id], ProfileColumns::ALL)
         .await?
         .remove(&comment.author_id);
     let article = domain_articles::by_ids(&db, &[comment.article_id])

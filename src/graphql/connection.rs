@@ -18,6 +18,10 @@ use crate::domain::pagination::{Cursor, Page, PageRequest};
 pub enum Total {
     /// Known already: a counter on the parent row, or an empty result.
     Known(i64),
+    /// A counter on the parent row that its statement did not read, since
+    /// the query did not ask for the total: asked anyway, a bug in the
+    /// choice of columns (see `asked`), never the client's.
+    Unread,
     /// The articles a scope holds: one COUNT, run only when selected.
     Articles(Scope),
     /// A per-user count through the loader.
@@ -101,6 +105,12 @@ where
     async fn total_count(&self, ctx: &Context<'_>) -> Result<i64> {
         Ok(match self.total {
             Total::Known(n) => n,
+            Total::Unread => {
+                return Err(crate::domain::Error::Internal(anyhow::anyhow!(
+                    "a connection's total was asked for but its counter was not read"
+                ))
+                .into());
+            }
             Total::Articles(scope) => articles::count(ctx.reads(), &scope).await?,
             Total::UserArticles(user_id) => ctx
                 .load_one(super::loaders::UserArticleCount(user_id))
@@ -145,18 +155,6 @@ where
         Some(found) => Connection::from_page(found, total, node),
         None => Connection::empty(),
     })
-}
-
-/// Whether the query asks for `field` of the connection's nodes, through
-/// `edges { node }` or `nodes`.
-pub(super) fn nodes_select(ctx: &Context<'_>, field: &str) -> bool {
-    let connection = ctx.look_ahead();
-    connection
-        .field("edges")
-        .field("node")
-        .field(field)
-        .exists()
-        || connection.field("nodes").field(field).exists()
 }
 
 pub struct Edge<N> {

@@ -20,7 +20,7 @@ use crate::db::Reads;
 use crate::domain::ById;
 use crate::domain::articles::{self, ArticleColumns, ArticleRow};
 use crate::domain::pagination::{Page, PageRequest};
-use crate::domain::profiles::{self, Profile};
+use crate::domain::profiles::{self, Profile, ProfileColumns};
 use crate::domain::{self, Seen, comments, users, webhooks};
 
 pub struct SqlLoader {
@@ -114,9 +114,16 @@ macro_rules! keys {
     )*};
 }
 
+/// A user by id, read with the columns the query asks of them (see
+/// `ProfileColumns`): a batch reads every column one of its keys asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct UserById(pub i64, pub ProfileColumns);
+
+/// A user and whether the viewer follows them, read as `UserById` is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct UserSeenById(pub i64, pub ProfileColumns);
+
 keys! {
-    /// A user by id.
-    UserById;
     /// A user's email (only ever asked for the viewer's own).
     UserEmail;
     /// An article (without body) by id.
@@ -127,8 +134,6 @@ keys! {
     FavoritedByViewer;
     /// Whether the viewer follows the user.
     FollowedByViewer;
-    /// A user and whether the viewer follows them.
-    UserSeenById;
     /// A comment by id.
     CommentById;
     /// How many articles the user wrote.
@@ -174,7 +179,7 @@ impl<R: Relation> PageOf<R> {
 pub trait Relation: Copy + Eq + Hash + std::fmt::Debug + Send + Sync + 'static {
     type Row: Clone + Send + Sync + 'static;
     /// Which of a row's columns a page reads: `()` where rows are read
-    /// whole, `ArticleColumns` for articles.
+    /// whole, `ArticleColumns` for articles, `ProfileColumns` for users.
     type Columns: Copy + Eq + Hash + std::fmt::Debug + Send + Sync + 'static;
 
     /// The columns the connection field in `ctx` asks its nodes for.
@@ -224,40 +229,69 @@ macro_rules! whole_rows {
 }
 
 whole_rows!(ArticleComments, comment::Model, comments::pages_by_article);
-whole_rows!(UserFollowers, Profile, profiles::follower_pages);
-whole_rows!(UserFollowing, Profile, profiles::following_pages);
 whole_rows!(
     WebhookDeliveries,
     webhook_delivery::Model,
     webhooks::deliveries::pages_by_webhook
 );
 
-/// A relation of articles, paged by `$pages` with the columns the query
-/// asks for.
-macro_rules! article_rows {
-    ($relation:ty, $pages:path) => {
+/// A relation of `$row`s, paged by `$pages` with the `$columns` the query
+/// asks for (`$asked`).
+macro_rules! chosen_rows {
+    ($relation:ty, $row:ty, $columns:ty, $asked:expr, $pages:path) => {
         impl Relation for $relation {
-            type Row = ArticleRow;
-            type Columns = ArticleColumns;
+            type Row = $row;
+            type Columns = $columns;
 
-            fn columns(ctx: &Context<'_>) -> ArticleColumns {
-                super::articles::columns_asked(ctx)
+            fn columns(ctx: &Context<'_>) -> $columns {
+                $asked(ctx)
             }
 
             fn pages(
                 db: &Reads,
                 parents: &[i64],
                 page: &PageRequest,
-                columns: ArticleColumns,
-            ) -> impl Future<Output = domain::Result<ById<Page<ArticleRow>>>> + Send {
+                columns: $columns,
+            ) -> impl Future<Output = domain::Result<ById<Page<$row>>>> + Send {
                 $pages(db, parents, page, columns)
             }
         }
     };
 }
 
-article_rows!(UserArticles, articles::pages_by_author);
-article_rows!(UserFavorites, articles::pages_favorited_by);
+chosen_rows!(
+    UserArticles,
+    ArticleRow,
+    ArticleColumns,
+    super::asked::article_columns,
+    articles::pages_by_author
+);
+chosen_rows!(
+    UserFavorites,
+    ArticleRow,
+    ArticleColumns,
+    super::asked::article_columns,
+    articles::pages_favorited_by
+);
+chosen_rows!(
+    UserFollowers,
+    Profile,
+    ProfileColumns,
+    users_asked,
+    profiles::follower_pages
+);
+chosen_rows!(
+    UserFollowing,
+    Profile,
+    ProfileColumns,
+    users_asked,
+    profiles::following_pages
+);
+
+/// The columns a connection of users asks of its nodes.
+fn users_asked(ctx: &Context<'_>) -> ProfileColumns {
+    super::asked::of_user_nodes(ctx).columns
+}
 
 fn ids<K: Copy>(keys: &[K], id: impl Fn(K) -> i64) -> Vec<i64> {
     keys.iter().map(|&k| id(k)).collect()
@@ -271,14 +305,46 @@ fn rekey<K: Eq + Hash, V>(found: ById<V>, key: impl Fn(i64) -> K) -> FxHashMap<K
         .collect()
 }
 
+/// The union of the columns `keys` ask for: what their batch reads.
+fn union_of<K: Copy>(keys: &[K], columns: impl Fn(K) -> ProfileColumns) -> ProfileColumns {
+    keys.iter()
+        .fold(ProfileColumns::NONE, |all, &key| all.with(columns(key)))
+}
+
+/// Answers keyed by id for keys that also name columns: each key gets its
+/// id's answer. One key per id is the rule (the fields that ask for a user
+/// ask the same of each), so answers move; a second key of an id, asking
+/// other columns, gets a copy.
+fn answer_each<K: Copy + Eq + Hash, V: Clone>(
+    keys: &[K],
+    mut found: ById<V>,
+    id: impl Fn(K) -> i64,
+) -> FxHashMap<K, V> {
+    let mut answers = FxHashMap::with_capacity_and_hasher(keys.len(), Default::default());
+    for (at, &key) in keys.iter().enumerate() {
+        let answer = match found.remove(&id(key)) {
+            Some(value) => value,
+            None => match keys[..at]
+                .iter()
+                .find(|&&earlier| id(earlier) == id(key))
+                .and_then(|earlier| answers.get(earlier))
+            {
+                Some(value) => V::clone(value),
+                None => continue,
+            },
+        };
+        answers.insert(key, answer);
+    }
+    answers
+}
+
 impl Load<UserById> for SqlLoader {
     type Value = Profile;
 
     async fn load(&self, keys: &[UserById]) -> LoadResult<UserById, Profile> {
-        Ok(rekey(
-            profiles::users_by_ids(&self.db, &ids(keys, |k| k.0)).await?,
-            UserById,
-        ))
+        let columns = union_of(keys, |k| k.1);
+        let found = profiles::users_by_ids(&self.db, &ids(keys, |k| k.0), columns).await?;
+        Ok(answer_each(keys, found, |k| k.0))
     }
 }
 
@@ -298,16 +364,17 @@ impl Load<UserSeenById> for SqlLoader {
 
     async fn load(&self, keys: &[UserSeenById]) -> LoadResult<UserSeenById, Seen<Profile>> {
         let ids = ids(keys, |k| k.0);
+        let columns = union_of(keys, |k| k.1);
         let found = match self.viewer {
-            Some(viewer) => profiles::users_seen_by(&self.db, viewer, &ids).await?,
+            Some(viewer) => profiles::users_seen_by(&self.db, viewer, &ids, columns).await?,
             // Nobody follows anyone on an anonymous caller's behalf.
-            None => profiles::users_by_ids(&self.db, &ids)
+            None => profiles::users_by_ids(&self.db, &ids, columns)
                 .await?
                 .into_iter()
                 .map(|(id, row)| (id, Seen { row, flag: false }))
                 .collect(),
         };
-        Ok(rekey(found, UserSeenById))
+        Ok(answer_each(keys, found, |k| k.0))
     }
 }
 

@@ -2,6 +2,7 @@
 //! and its Query and Mutation pieces, merged here.
 
 pub mod articles;
+pub mod asked;
 pub mod batch;
 pub mod batching;
 pub mod bounds;

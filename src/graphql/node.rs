@@ -54,7 +54,7 @@ async fn load(ctx: &Context<'_>, id: &ID) -> Result<Option<Node>> {
     };
     Ok(match kind {
         Kind::User => ctx
-            .load_one(UserById(id))
+            .load_one(UserById(id, super::asked::of_user(ctx).columns))
             .await?
             .map(|u| Node::User(User::new(u))),
         Kind::Article => ctx

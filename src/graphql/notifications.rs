@@ -67,10 +67,13 @@ impl Notification {
     }
 
     async fn actor(&self, ctx: &Context<'_>) -> Result<User> {
-        ctx.load_one(UserById(self.0.actor_id))
-            .await?
-            .map(User::new)
-            .ok_or_else(|| vanished("user", self.0.actor_id))
+        ctx.load_one(UserById(
+            self.0.actor_id,
+            super::asked::of_user(ctx).columns,
+        ))
+        .await?
+        .map(User::new)
+        .ok_or_else(|| vanished("user", self.0.actor_id))
     }
 
     async fn article(&self, ctx: &Context<'_>) -> Result<Option<Article>> {

@@ -22,6 +22,7 @@ use async_graphql::parser::types::{
 use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError};
 use sea_orm::DatabaseConnection;
 
+use super::asked::Asked;
 use super::cost::{CostModel, Refusal};
 use super::documents::{DocumentCache, sha256};
 use super::error::{self, classify_all, with_code};
@@ -265,6 +266,7 @@ impl Pipeline {
                     .data(scope.user_agent.clone())
                     .data(scope.client)
                     .data(loaders.clone())
+                    .data(Asked::default())
                     .data(reads.clone());
                 prepared
             });

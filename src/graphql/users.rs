@@ -95,26 +95,26 @@ impl User {
         }
     }
 
-    async fn bio(&self) -> Option<&str> {
-        self.row.bio.as_deref()
+    async fn bio(&self) -> Result<Option<&str>> {
+        Ok(self.row.bio()?)
     }
 
-    async fn image(&self) -> Option<&str> {
-        self.row.image.as_deref()
+    async fn image(&self) -> Result<Option<&str>> {
+        Ok(self.row.image()?)
     }
 
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.row.created_at
-    }
-
-    #[graphql(cache_control(max_age = 5))]
-    async fn followers_count(&self) -> i64 {
-        self.row.followers_count
+    async fn created_at(&self) -> Result<DateTime<Utc>> {
+        Ok(self.row.created_at()?)
     }
 
     #[graphql(cache_control(max_age = 5))]
-    async fn following_count(&self) -> i64 {
-        self.row.following_count
+    async fn followers_count(&self) -> Result<i64> {
+        Ok(self.row.followers_count()?)
+    }
+
+    #[graphql(cache_control(max_age = 5))]
+    async fn following_count(&self) -> Result<i64> {
+        Ok(self.row.following_count()?)
     }
 
     /// False for anonymous callers.
@@ -144,7 +144,7 @@ impl User {
             self.row.id,
             first,
             after,
-            Total::Known(self.row.followers_count),
+            counted(self.row.counters_read().0),
             User::new,
         )
         .await
@@ -163,7 +163,7 @@ impl User {
             self.row.id,
             first,
             after,
-            Total::Known(self.row.following_count),
+            counted(self.row.counters_read().1),
             User::new,
         )
         .await
@@ -242,6 +242,12 @@ impl User {
         )
         .await
     }
+}
+
+/// A connection's total from a counter on the user's row: not read where
+/// the query does not ask for the total (`asked::of_user`).
+fn counted(counter: Option<i64>) -> Total {
+    counter.map_or(Total::Unread, Total::Known)
 }
 
 #[derive(InputObject)]

@@ -44,4 +44,5 @@ mod strings;
 mod subscriptions;
 mod tags;
 mod trusted_documents;
+mod user_columns;
 mod webhooks;

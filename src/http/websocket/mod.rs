@@ -31,6 +31,7 @@ use tokio::task::JoinHandle;
 
 use super::AppState;
 use crate::db::Reads;
+use crate::graphql::asked::Asked;
 use crate::graphql::pipeline::PreparedStream;
 use crate::graphql::viewer::{Authenticated, UserAgent};
 use crate::graphql::{Viewer, batching, loaders};
@@ -610,6 +611,7 @@ impl Connection {
             .data(self.user_agent.clone())
             .data(self.client)
             .data(loaders)
+            .data(Asked::default())
             .data(reads)
             .run();
         (responses, batches)

@@ -1,0 +1,128 @@
+//! Users are read with only the columns their query asks for (see
+//! `ProfileColumns`): every field of `User`, asked alone through every way
+//! to a user (an author, a comment's author, followers, following, a node,
+//! a notification's actor, a fragment), answers what the user's own
+//! profile answers, never an error for a column its statement left out.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::helpers::TestApp;
+
+/// Each field of `User` with a selection that reads it: scalars bare, a
+/// connection by its `totalCount` (`followers` and `following` count from
+/// a column), lists of objects by `__typename`.
+async fn user_fields(app: &TestApp) -> Vec<(String, String)> {
+    let data = app
+        .gql_ok(
+            None,
+            "{ __type(name: \"User\") { fields { name type { kind ofType { kind name ofType { kind ofType { kind } } } } } } }",
+            json!({}),
+        )
+        .await;
+    let mut fields = Vec::new();
+    for field in data["__type"]["fields"].as_array().expect("User's fields") {
+        let name = field["name"].as_str().expect("a name").to_owned();
+        let mut inner = &field["type"];
+        while matches!(inner["kind"].as_str(), Some("NON_NULL" | "LIST")) {
+            inner = &inner["ofType"];
+        }
+        let selection = match (inner["kind"].as_str(), inner["name"].as_str()) {
+            (Some("OBJECT"), Some(connection)) if connection.ends_with("Connection") => {
+                format!("{name} {{ totalCount }}")
+            }
+            (Some("OBJECT" | "INTERFACE"), _) => format!("{name} {{ __typename }}"),
+            _ => name.clone(),
+        };
+        fields.push((name, selection));
+    }
+    assert!(fields.len() >= 14, "{fields:?}");
+    fields
+}
+
+e2e! {
+    async fn every_user_field_reads_through_every_way_to_a_user(app) {
+        // Arrange: jane, with a bio and an image, wrote the one article and
+        // its one comment, follows bob (so bob has a notification by her)
+        // and is followed by him.
+        let jane = app.sign_up("jane").await;
+        let bob = app.sign_up("bob").await;
+        app.gql_ok(
+            Some(&jane),
+            "mutation { updateViewer(input: { bio: \"Writes\", image: \"https://example.com/j.png\" }) { id } }",
+            json!({}),
+        )
+        .await;
+        let slug = app.create_article(&jane, "Columns", &["one"]).await;
+        app.add_comment(&jane, &slug, "First").await;
+        app.follow(&jane, "bob").await;
+        app.follow(&bob, "jane").await;
+        let jane_id = app
+            .gql_ok(None, "{ user(username: \"jane\") { id } }", json!({}))
+            .await["user"]["id"]
+            .as_str()
+            .expect("jane's id")
+            .to_owned();
+        // The follow's notification comes from the worker, a moment later.
+        let mut notified = false;
+        for _ in 0..600 {
+            let data = app
+                .gql_ok(Some(&bob), "{ notifications { nodes { actor { username } } } }", json!({}))
+                .await;
+            if data["notifications"]["nodes"][0]["actor"]["username"] == "jane" {
+                notified = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(notified, "bob was never notified of jane's follow");
+
+        let slug_arg = format!("\"{slug}\"");
+        let ways = [
+            ("an article's author", "articles(first: 5) { nodes { author { SELECTION } } }".to_owned(), "/articles/nodes/0/author"),
+            ("a lookup's author", format!("article(slug: {slug_arg}) {{ author {{ SELECTION }} }}"), "/article/author"),
+            ("a comment's author", format!("article(slug: {slug_arg}) {{ comments(first: 5) {{ nodes {{ author {{ SELECTION }} }} }} }}"), "/article/comments/nodes/0/author"),
+            ("a follower", "user(username: \"bob\") { followers(first: 5) { nodes { SELECTION } } }".to_owned(), "/user/followers/nodes/0"),
+            ("a followee, by its edge", "user(username: \"bob\") { following(first: 5) { edges { node { SELECTION } } } }".to_owned(), "/user/following/edges/0/node"),
+            ("a node", format!("node(id: \"{jane_id}\") {{ ... on User {{ SELECTION }} }}"), "/node"),
+            ("nodes", format!("nodes(ids: [\"{jane_id}\"]) {{ ... on User {{ SELECTION }} }}"), "/nodes/0"),
+            ("a notification's actor", "notifications { nodes { actor { SELECTION } } }".to_owned(), "/notifications/nodes/0/actor"),
+            ("a fragment", "articles(first: 5) { nodes { author { ...U } } }".to_owned(), "/articles/nodes/0/author"),
+        ];
+
+        for (name, selection) in user_fields(&app).await {
+            // The user's own profile, read whole, as bob sees it.
+            let whole = app
+                .gql_ok(Some(&bob), &format!("{{ user(username: \"jane\") {{ {selection} }} }}"), json!({}))
+                .await;
+            let expected = &whole["user"][&name];
+            // Only the user's own fields are null to bob.
+            if !matches!(name.as_str(), "email" | "emailNotifications") {
+                assert!(!expected.is_null(), "{name}: {whole:#}");
+            }
+
+            // Act and assert: the same field alone through each way, with
+            // bob's token and without.
+            for (way, query, at) in &ways {
+                let fragment = if way == &"a fragment" {
+                    format!(" fragment U on User {{ {selection} }}")
+                } else {
+                    String::new()
+                };
+                let query = format!("{{ {} }}{fragment}", query.replace("SELECTION", &selection));
+                let data = app.gql_ok(Some(&bob), &query, json!({})).await;
+                let node = data.pointer(at).unwrap_or(&Value::Null);
+                assert_eq!(&node[&name], expected, "{name} through {way}: {data:#}");
+                if *way != "a notification's actor" {
+                    let anonymous = app.gql_ok(None, &query, json!({})).await;
+                    let node = anonymous.pointer(at).unwrap_or(&Value::Null);
+                    let whole = app
+                        .gql_ok(None, &format!("{{ user(username: \"jane\") {{ {selection} }} }}"), json!({}))
+                        .await;
+                    assert_eq!(&node[&name], &whole["user"][&name], "{name} through {way}, anonymous: {anonymous:#}");
+                }
+            }
+        }
+    }
+}
