@@ -76,44 +76,39 @@ sql::column_choice! {
     }
 }
 
-/// Of a column a statement did not read (see `ArticleRow`): a bug in the
-/// choice of columns, never the client's.
-fn not_read<T>(value: Option<T>, column: &str, id: i64) -> Result<T> {
-    value.ok_or_else(|| {
-        Error::Internal(anyhow::anyhow!(
-            "article {id}'s {column} was not read by its statement"
-        ))
-    })
-}
-
 impl ArticleRow {
     pub fn slug(&self) -> Result<&str> {
-        not_read(self.slug.as_deref(), "slug", self.id)
+        sql::chosen(self.slug.as_deref(), "article", self.id, "slug")
     }
 
     pub fn title(&self) -> Result<&str> {
-        not_read(self.title.as_deref(), "title", self.id)
+        sql::chosen(self.title.as_deref(), "article", self.id, "title")
     }
 
     pub fn description(&self) -> Result<&str> {
-        not_read(self.description.as_deref(), "description", self.id)
+        sql::chosen(
+            self.description.as_deref(),
+            "article",
+            self.id,
+            "description",
+        )
     }
 
     pub fn favorites_count(&self) -> Result<i64> {
-        not_read(self.favorites_count, "favorites_count", self.id)
+        sql::chosen(self.favorites_count, "article", self.id, "favorites_count")
     }
 
     pub fn comments_count(&self) -> Result<i64> {
-        not_read(self.comments_count, "comments_count", self.id)
+        sql::chosen(self.comments_count, "article", self.id, "comments_count")
     }
 
     pub fn updated_at(&self) -> Result<DateTime<Utc>> {
-        not_read(self.updated_at, "updated_at", self.id)
+        sql::chosen(self.updated_at, "article", self.id, "updated_at")
     }
 
     /// The tag names, in the author's order.
     pub fn tags(&self) -> Result<Vec<String>> {
-        let list = not_read(self.tag_list.as_deref(), "tag_list", self.id)?;
+        let list = sql::chosen(self.tag_list.as_deref(), "article", self.id, "tag_list")?;
         serde_json::from_str(list).map_err(|error| {
             Error::Internal(anyhow::anyhow!(
                 "article {}'s tag_list is not a JSON list of names: {error}",

@@ -65,35 +65,25 @@ sql::column_choice! {
     }
 }
 
-/// Of a column a statement did not read (see `Profile`): a bug in the
-/// choice of columns, never the client's.
-fn not_read<T>(value: Option<T>, column: &str, id: i64) -> Result<T> {
-    value.ok_or_else(|| {
-        Error::Internal(anyhow::anyhow!(
-            "user {id}'s {column} was not read by its statement"
-        ))
-    })
-}
-
 impl Profile {
     pub fn bio(&self) -> Result<Option<&str>> {
-        not_read(self.bio.as_ref(), "bio", self.id).map(Option::as_deref)
+        sql::chosen(self.bio.as_ref(), "user", self.id, "bio").map(Option::as_deref)
     }
 
     pub fn image(&self) -> Result<Option<&str>> {
-        not_read(self.image.as_ref(), "image", self.id).map(Option::as_deref)
+        sql::chosen(self.image.as_ref(), "user", self.id, "image").map(Option::as_deref)
     }
 
     pub fn followers_count(&self) -> Result<i64> {
-        not_read(self.followers_count, "followers_count", self.id)
+        sql::chosen(self.followers_count, "user", self.id, "followers_count")
     }
 
     pub fn following_count(&self) -> Result<i64> {
-        not_read(self.following_count, "following_count", self.id)
+        sql::chosen(self.following_count, "user", self.id, "following_count")
     }
 
     pub fn created_at(&self) -> Result<DateTime<Utc>> {
-        not_read(self.created_at, "created_at", self.id)
+        sql::chosen(self.created_at, "user", self.id, "created_at")
     }
 
     /// The two counters, each where its statement read it: a connection's

@@ -1141,6 +1141,17 @@ macro_rules! column_choice {
 }
 pub(crate) use column_choice;
 
+/// The value of a column a statement may have left out (`column_choice`),
+/// or, where it did, an internal error naming the row and the column: a bug
+/// in the choice of columns, never the client's.
+pub(crate) fn chosen<T>(value: Option<T>, row: &str, id: i64, column: &str) -> Result<T> {
+    value.ok_or_else(|| {
+        super::Error::Internal(anyhow::anyhow!(
+            "{row} {id}'s {column} was not read by its statement"
+        ))
+    })
+}
+
 /// Where `row`'s statement has a column of each of `names` (see
 /// `read_by_position`); asks for the names only when there are any.
 pub(crate) fn named_positions(row: &QueryResult, names: &[&str]) -> Vec<Option<usize>> {

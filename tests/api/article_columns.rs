@@ -5,43 +5,6 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::TestApp;
-
-/// Each field of `Article` with a selection that reads it: scalars bare,
-/// a connection by its `totalCount` (`comments` counts from a column),
-/// other objects by `__typename`.
-async fn article_fields(app: &TestApp) -> Vec<(String, String)> {
-    let data = app
-        .gql_ok(
-            None,
-            "{ __type(name: \"Article\") { fields { name type { kind ofType { kind name } } } } }",
-            json!({}),
-        )
-        .await;
-    let mut fields = Vec::new();
-    for field in data["__type"]["fields"]
-        .as_array()
-        .expect("Article's fields")
-    {
-        let name = field["name"].as_str().expect("a name").to_owned();
-        let inner = if field["type"]["kind"] == "NON_NULL" {
-            &field["type"]["ofType"]
-        } else {
-            &field["type"]
-        };
-        let selection = match (inner["kind"].as_str(), inner["name"].as_str()) {
-            (Some("OBJECT"), Some(connection)) if connection.ends_with("Connection") => {
-                format!("{name} {{ totalCount }}")
-            }
-            (Some("OBJECT" | "INTERFACE"), _) => format!("{name} {{ __typename }}"),
-            _ => name.clone(),
-        };
-        fields.push((name, selection));
-    }
-    assert!(fields.len() >= 13, "{fields:?}");
-    fields
-}
-
 e2e! {
     async fn every_article_field_reads_through_every_list(app) {
         // Arrange: jane's tagged article, followed, favorited and commented
@@ -61,7 +24,9 @@ e2e! {
             ("a user's favorites", "user(username: \"bob\") { favorites(first: 5) { edges { node { F } } } }", "/user/favorites/edges/0/node"),
         ];
 
-        for (name, selection) in article_fields(&app).await {
+        let fields = app.field_selections("Article").await;
+        assert!(fields.len() >= 13, "{fields:?}");
+        for (name, selection) in fields {
             // The article itself, read whole.
             let whole = app
                 .gql_ok(Some(&bob), &format!("query($s: String!) {{ article(slug: $s) {{ {selection} }} }}"), json!({ "s": slug }))

@@ -198,6 +198,39 @@ impl TestApp {
 
     /// Signs up `username` (email `<username>@example.com`, password
     /// `password-<username>`) and returns its token.
+    /// Each field of the object type `name` with a selection that reads
+    /// it: scalars (and lists of them) bare, a connection by its
+    /// `totalCount`, other objects by `__typename`.
+    pub(crate) async fn field_selections(&self, name: &str) -> Vec<(String, String)> {
+        let data = self
+            .gql_ok(
+                None,
+                "query($n: String!) { __type(name: $n) { fields { name type { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } }",
+                json!({ "n": name }),
+            )
+            .await;
+        let mut fields = Vec::new();
+        for field in data["__type"]["fields"]
+            .as_array()
+            .expect("the type's fields")
+        {
+            let name = field["name"].as_str().expect("a name").to_owned();
+            let mut inner = &field["type"];
+            while matches!(inner["kind"].as_str(), Some("NON_NULL" | "LIST")) {
+                inner = &inner["ofType"];
+            }
+            let selection = match (inner["kind"].as_str(), inner["name"].as_str()) {
+                (Some("OBJECT"), Some(connection)) if connection.ends_with("Connection") => {
+                    format!("{name} {{ totalCount }}")
+                }
+                (Some("OBJECT" | "INTERFACE"), _) => format!("{name} {{ __typename }}"),
+                _ => name.clone(),
+            };
+            fields.push((name, selection));
+        }
+        fields
+    }
+
     pub(crate) async fn sign_up(&self, username: &str) -> String {
         let data = self
             .gql_ok(

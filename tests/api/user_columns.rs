@@ -8,39 +8,6 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::TestApp;
-
-/// Each field of `User` with a selection that reads it: scalars bare, a
-/// connection by its `totalCount` (`followers` and `following` count from
-/// a column), lists of objects by `__typename`.
-async fn user_fields(app: &TestApp) -> Vec<(String, String)> {
-    let data = app
-        .gql_ok(
-            None,
-            "{ __type(name: \"User\") { fields { name type { kind ofType { kind name ofType { kind ofType { kind } } } } } } }",
-            json!({}),
-        )
-        .await;
-    let mut fields = Vec::new();
-    for field in data["__type"]["fields"].as_array().expect("User's fields") {
-        let name = field["name"].as_str().expect("a name").to_owned();
-        let mut inner = &field["type"];
-        while matches!(inner["kind"].as_str(), Some("NON_NULL" | "LIST")) {
-            inner = &inner["ofType"];
-        }
-        let selection = match (inner["kind"].as_str(), inner["name"].as_str()) {
-            (Some("OBJECT"), Some(connection)) if connection.ends_with("Connection") => {
-                format!("{name} {{ totalCount }}")
-            }
-            (Some("OBJECT" | "INTERFACE"), _) => format!("{name} {{ __typename }}"),
-            _ => name.clone(),
-        };
-        fields.push((name, selection));
-    }
-    assert!(fields.len() >= 14, "{fields:?}");
-    fields
-}
-
 e2e! {
     async fn every_user_field_reads_through_every_way_to_a_user(app) {
         // Arrange: jane, with a bio and an image, wrote the one article and
@@ -91,7 +58,9 @@ e2e! {
             ("a fragment", "articles(first: 5) { nodes { author { ...U } } }".to_owned(), "/articles/nodes/0/author"),
         ];
 
-        for (name, selection) in user_fields(&app).await {
+        let fields = app.field_selections("User").await;
+        assert!(fields.len() >= 14, "{fields:?}");
+        for (name, selection) in fields {
             // The user's own profile, read whole, as bob sees it.
             let whole = app
                 .gql_ok(Some(&bob), &format!("{{ user(username: \"jane\") {{ {selection} }} }}"), json!({}))
