@@ -17,7 +17,9 @@ const NOTIFICATIONS: &str = "query($unread: Boolean) {
 /// Polls `check` until it answers `Some`, for up to thirty seconds (the
 /// suite runs in parallel on two cores): jobs run after the response, so
 /// their results appear a moment later.
-async fn eventually<T, F: Future<Output = Option<T>>>(mut check: impl FnMut() -> F) -> T {
+pub(crate) async fn eventually<T, F: Future<Output = Option<T>>>(
+    mut check: impl FnMut() -> F,
+) -> T {
     for _ in 0..600 {
         if let Some(value) = check().await {
             return value;
