@@ -144,9 +144,25 @@ PY
   echo "$label: outbox drained in $((SECONDS - started)) s (pending now: $pending)" | tee -a "$out/own.txt"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
+# PostgreSQL's own work after a write benchmark (autovacuum of the tables
+# the writes grew, the checkpoint of their WAL) takes a core for minutes:
+# wait for it before the next measurement, so that SQLite's reads and the
+# write floor below are measured on a machine as quiet as the first part's.
+quiesce_postgres() {
+  psql "$DATABASE_URL" -q -c "CHECKPOINT"
+  local started=$SECONDS busy=1
+  for _ in $(seq 1 300); do
+    busy=$(psql "$DATABASE_URL" -qtAX -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'")
+    [ "$busy" = 0 ] && break
+    sleep 1
+  done
+  echo "PostgreSQL quiet after $((SECONDS - started)) s (autovacuum workers now: $busy)" | tee -a "$out/own.txt"
+}
 source "$peers/pgenv.sh"
 run_own conduit-gateway-postgres "$SERVER_DATABASE_URL"
+quiesce_postgres
 run_own conduit-gateway-sqlite "sqlite://$sqlite_db?mode=rwc"
+quiesce_postgres
 
 # 3. The writes against their floor: pgbench running the same transactions
 # (bench/floor/), then the server, alternating (bench/writes.sh).

@@ -11,7 +11,8 @@ use crate::events::{Event, EventBus};
 use super::articles::{self, ArticleRow};
 use super::outbox::{self, Job};
 use super::pagination::{Order, Page, PageRequest};
-use super::sql::{self, KeyNames, Keyset};
+use super::profiles::{Profile, ProfileColumns};
+use super::sql::{self, Join, Joined, KeyNames, Keyset};
 use super::validate::{self, Checks};
 use super::{ById, Error, Result, begin_write, time, users};
 
@@ -29,6 +30,10 @@ const BY_ARTICLE: Keyset<'static> = Keyset {
     sort_id: "c.id",
     item: "c",
 };
+
+/// A comment of a page, and its author where the page's statement read
+/// them too (`pages_by_article`).
+pub type CommentRow = Joined<comment::Model, Profile>;
 
 /// A comment just written, with its author and article as the transaction
 /// that wrote it read them (the article's `comments_count` counting it):
@@ -159,13 +164,40 @@ pub async fn by_ids(db: &impl Reader, ids: &[i64]) -> Result<ById<comment::Model
     Ok(sql::by_id(rows, |comment: &comment::Model| comment.id))
 }
 
-/// The same page of each article's comments, newest first.
+/// The same page of each article's comments, newest first, with their
+/// authors' `authors` columns when given.
+///
+/// # Implementation notes
+/// A page whose query asks for the comments' authors reads them in the
+/// same statement (a join on the users' primary key), not in a second
+/// statement by id after it: `article` went from four statements (four
+/// round trips on PostgreSQL) to three (BENCHMARKS.md, session 14).
 pub async fn pages_by_article(
     db: &impl Reader,
     article_ids: &[i64],
     page: &PageRequest,
-) -> Result<ById<Page<comment::Model>>> {
+    authors: Option<ProfileColumns>,
+) -> Result<ById<Page<CommentRow>>> {
+    let Some(authors) = authors else {
+        return BY_ARTICLE
+            .pages_per_parent(db, "c.article_id", article_ids, Order::NewestFirst, page)
+            .await;
+    };
+    let columns = sql::joined_list(&authors.select_list());
+    let join = Join {
+        table: "users u",
+        key: "u.id",
+        column: "author_id",
+        columns: &columns,
+    };
     BY_ARTICLE
-        .pages_per_parent(db, "c.article_id", article_ids, Order::NewestFirst, page)
+        .pages_per_parent_joined(
+            db,
+            "c.article_id",
+            article_ids,
+            Order::NewestFirst,
+            page,
+            join,
+        )
         .await
 }

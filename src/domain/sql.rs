@@ -57,13 +57,27 @@ pub(crate) fn placeholders(n: usize) -> String {
 /// one statement per batch size. PostgreSQL takes an array; SQLite, which
 /// has none, a JSON array walked by `json_each` (its preparing is in-process,
 /// but parsing 500 placeholders on every new size is not free either).
+///
+/// # One id
+/// PostgreSQL plans a prepared statement anew on every run while its plan
+/// for the parameters at hand looks cheaper than its generic plan, and the
+/// generic plan of `= ANY($1)` or `unnest($1)` is costed for an array of
+/// ten. A batch of one (`article`'s comments and author) always looked
+/// cheaper, so it was planned on every request: with the comments' authors
+/// joined in, planning the join was a quarter of the database's time on
+/// `article`. For one id PostgreSQL's statements say `= $1` (here and in
+/// `Keyset::pages_per_parent`), whose generic plan costs what each run's
+/// does, so PostgreSQL keeps it after five runs. (`plan_cache_mode =
+/// force_generic_plan` would do that for every statement, and give a list
+/// by a rare tag the plan made for a common one.)
 pub(crate) fn any_of(backend: DbBackend, column: &str, ids: &[i64]) -> (String, Vec<Value>) {
-    match backend {
-        DbBackend::Postgres => (
+    match (backend, ids) {
+        (DbBackend::Postgres, &[id]) => (format!("{column} = ?"), vec![Value::from(id)]),
+        (DbBackend::Postgres, _) => (
             format!("{column} = ANY(?::bigint[])"),
             vec![Value::from(ids.to_vec())],
         ),
-        _ => (
+        (_, _) => (
             format!("{column} IN (SELECT value FROM json_each(?))"),
             vec![json_ids(ids).into()],
         ),
@@ -134,10 +148,10 @@ pub(crate) async fn rows<T: Rows>(
 ) -> Result<Vec<T>> {
     if let (Some(direct), Some(read)) = (db.direct(), T::SQLITE) {
         let rows = direct.query(sql, &values, |mut rows| {
-            let maybe_at = (read.positions)(rows.as_ref().expect("rows of a statement"));
+            let maybe_at = (read.positions)(rows.as_ref().expect("rows of a statement"), 0, "");
             let mut read_rows = Vec::new();
             while let Some(row) = rows.next()? {
-                read_rows.push((read.row)(row, &maybe_at)?);
+                read_rows.push((read.row)(row, 0, &maybe_at)?);
             }
             Ok(read_rows)
         })?;
@@ -170,7 +184,7 @@ impl<T> SqliteKeyed<T> {
         keys: KeyNames,
     ) -> rusqlite::Result<Self> {
         Ok(Self {
-            maybe_at: (read.positions)(statement),
+            maybe_at: (read.positions)(statement, 0, ""),
             at: Positions::in_columns(&statement.column_names(), keys)
                 .map_err(rusqlite::Error::InvalidColumnName)?,
             read,
@@ -184,7 +198,7 @@ impl<T> SqliteKeyed<T> {
                     at: SqliteColumn::read(row, self.at.sort_at)?,
                     id: SqliteColumn::read(row, self.at.sort_id)?,
                 },
-                node: (self.read.row)(row, &self.maybe_at)?,
+                node: (self.read.row)(row, 0, &self.maybe_at)?,
             },
             parent_id: self.at.parent_id.map(|at| row.get(at)).transpose()?,
         })
@@ -261,10 +275,13 @@ pub(crate) trait Rows: FromQueryResult {
 /// (`read_from_sqlite`).
 pub(crate) struct SqliteRead<T> {
     /// Where the statement has the type's optional columns (once per
-    /// statement; see `read_by_position`).
-    pub positions: fn(&rusqlite::Statement<'_>) -> Vec<Option<usize>>,
-    /// One row, with the optional columns where `positions` found them.
-    pub row: fn(&rusqlite::Row<'_>, &[Option<usize>]) -> rusqlite::Result<T>,
+    /// statement; see `read_by_position`), for the type's columns from
+    /// position `first` on with their names after `prefix` (`""` and 0 but
+    /// for a row joined to another's: `Joined`).
+    pub positions: fn(&rusqlite::Statement<'_>, usize, &str) -> Vec<Option<usize>>,
+    /// One row, its columns from `first` on, with the optional columns
+    /// where `positions` found them.
+    pub row: fn(&rusqlite::Row<'_>, usize, &[Option<usize>]) -> rusqlite::Result<T>,
 }
 
 // Two function pointers whatever `T` is (a derive would ask `T: Copy`).
@@ -375,19 +392,25 @@ macro_rules! read_from_sqlite {
     ($($field:ident),+ ; $($maybe:ident),*) => {
         const SQLITE: Option<$crate::domain::sql::SqliteRead<Self>> =
             Some($crate::domain::sql::SqliteRead {
-                positions: |statement| {
+                positions: |statement, first, prefix| {
                     $crate::domain::sql::check_sqlite_positions(
                         statement,
+                        first,
+                        prefix,
                         &[$(stringify!($field)),+],
                     );
-                    $crate::domain::sql::sqlite_positions(statement, &[$(stringify!($maybe)),*])
+                    $crate::domain::sql::sqlite_positions(
+                        statement,
+                        prefix,
+                        &[$(stringify!($maybe)),*],
+                    )
                 },
-                row: |row, maybe_at| {
+                row: |row, first, maybe_at| {
                     use $crate::domain::sql::SqliteColumn;
                     // Unused by a row type without optional fields.
                     #[allow(unused_mut, unused_variables)]
                     let mut maybe_at = maybe_at.iter();
-                    let mut at = 0..;
+                    let mut at = first..;
                     Ok(Self {
                         $($field: SqliteColumn::read(row, at.next().expect("an endless range"))?,)+
                         $($maybe: match maybe_at.next().expect("one position per field") {
@@ -401,26 +424,53 @@ macro_rules! read_from_sqlite {
 }
 pub(crate) use read_from_sqlite;
 
-/// Where `statement` has a column of each of `names`.
+/// Where `statement` has a column of each of `names` after `prefix`.
 pub(crate) fn sqlite_positions(
     statement: &rusqlite::Statement<'_>,
+    prefix: &str,
     names: &[&str],
 ) -> Vec<Option<usize>> {
     names
         .iter()
-        .map(|name| statement.column_index(name).ok())
+        .map(|name| statement.column_index(&prefixed(prefix, name)).ok())
         .collect()
 }
 
 /// `check_positions`, on a SQLite statement.
-pub(crate) fn check_sqlite_positions(statement: &rusqlite::Statement<'_>, fields: &[&str]) {
+pub(crate) fn check_sqlite_positions(
+    statement: &rusqlite::Statement<'_>,
+    first: usize,
+    prefix: &str,
+    fields: &[&str],
+) {
     if cfg!(debug_assertions) {
-        let names = statement.column_names();
-        assert!(
-            names.len() >= fields.len() && names[..fields.len()] == *fields,
-            "a row read by position selects {names:?}, not {fields:?} first"
-        );
+        check_names(&statement.column_names(), first, prefix, fields);
     }
+}
+
+/// A column's name as a row type joined to another's has it (`Joined`):
+/// after the prefix that keeps it apart from the other type's columns.
+fn prefixed<'a>(prefix: &str, name: &'a str) -> std::borrow::Cow<'a, str> {
+    if prefix.is_empty() {
+        name.into()
+    } else {
+        format!("{prefix}{name}").into()
+    }
+}
+
+/// That `names`, a statement's columns, have `fields` (after `prefix`) in
+/// order from position `first` on: a select list that drifts from its row
+/// type fails the tests instead of swapping values.
+fn check_names(names: &[impl AsRef<str>], first: usize, prefix: &str, fields: &[&str]) {
+    let found = names.get(first..first + fields.len());
+    assert!(
+        found.is_some_and(|found| found
+            .iter()
+            .zip(fields)
+            .all(|(name, field)| name.as_ref() == prefixed(prefix, field))),
+        "a row read by position selects {:?}, not {fields:?} (prefix {prefix:?}) from {first} on",
+        names.iter().map(AsRef::as_ref).collect::<Vec<_>>()
+    );
 }
 
 // In the column order of `comments::by_ids` and `BY_ARTICLE`.
@@ -454,16 +504,21 @@ impl<T: Rows> Rows for Seen<T> {
     };
 }
 
-fn seen_positions<T: Rows>(statement: &rusqlite::Statement<'_>) -> Vec<Option<usize>> {
+fn seen_positions<T: Rows>(
+    statement: &rusqlite::Statement<'_>,
+    first: usize,
+    prefix: &str,
+) -> Vec<Option<usize>> {
     let mut at = (T::SQLITE
         .expect("Seen reads SQLite only when T does")
-        .positions)(statement);
+        .positions)(statement, first, prefix);
     at.push(statement.column_index(FLAG_COLUMN).ok());
     at
 }
 
 fn seen_row<T: Rows>(
     row: &rusqlite::Row<'_>,
+    first: usize,
     maybe_at: &[Option<usize>],
 ) -> rusqlite::Result<Seen<T>> {
     let (flag_at, own) = maybe_at
@@ -472,8 +527,145 @@ fn seen_row<T: Rows>(
     let flag_at =
         flag_at.ok_or_else(|| rusqlite::Error::InvalidColumnName(FLAG_COLUMN.to_owned()))?;
     Ok(Seen {
-        row: (T::SQLITE.expect("Seen reads SQLite only when T does").row)(row, own)?,
+        row: (T::SQLITE.expect("Seen reads SQLite only when T does").row)(row, first, own)?,
         flag: row.get(flag_at)?,
+    })
+}
+
+/// A row type that reads itself from any column of a statement on
+/// (`read_by_position` types): how `Joined` reads the row joined to another.
+pub(crate) trait RowsAt: Rows {
+    /// The name of its first column, where a joined reading starts.
+    const FIRST: &'static str;
+    /// How many optional columns it has (`read_by_position`'s after `;`).
+    const OPTIONAL: usize;
+
+    /// Each row's value from column `from` on, with its optional columns
+    /// found under their names after `prefix`.
+    fn from_rows_at(
+        rows: &[QueryResult],
+        from: usize,
+        prefix: &str,
+    ) -> std::result::Result<Vec<Self>, DbErr>;
+}
+
+/// A row and, where its statement joins it, a row of another table read
+/// by the same statement (a comment's author): one statement and one round
+/// trip fewer than asking for the second by id after the first.
+///
+/// The joined row's columns come after the row's own, each named after
+/// `JOINED_PREFIX` (`joined_list`), which keeps them apart
+/// from the row's (both have an `id`). A statement without them reads
+/// `joined: None`.
+#[derive(Clone, Debug)]
+pub struct Joined<T, U> {
+    pub row: T,
+    pub joined: Option<U>,
+}
+
+/// What a joined row's columns are named after (see `Joined`).
+pub(crate) const JOINED_PREFIX: &str = "joined_";
+
+/// `list` (`t.a, t.b`) with each column named after `JOINED_PREFIX`
+/// (`t.a AS joined_a, t.b AS joined_b`): a joined row's select list.
+pub(crate) fn joined_list(list: &str) -> String {
+    list.split(", ")
+        .map(|column| {
+            let name = column.rsplit('.').next().unwrap_or(column);
+            format!("{column} AS {JOINED_PREFIX}{name}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Where the joined row's first column is among `names`, if it was read.
+fn joined_at<U: RowsAt>(names: &[impl AsRef<str>]) -> Option<usize> {
+    let first = prefixed(JOINED_PREFIX, U::FIRST);
+    names.iter().position(|name| name.as_ref() == first)
+}
+
+impl<T: FromQueryResult, U: RowsAt> FromQueryResult for Joined<T, U> {
+    fn from_query_result(row: &QueryResult, prefix: &str) -> std::result::Result<Self, DbErr> {
+        let joined = match joined_at::<U>(&row.column_names()) {
+            Some(at) => U::from_rows_at(std::slice::from_ref(row), at, JOINED_PREFIX)?.pop(),
+            None => None,
+        };
+        Ok(Self {
+            row: T::from_query_result(row, prefix)?,
+            joined,
+        })
+    }
+}
+
+impl<T: Rows, U: RowsAt> Rows for Joined<T, U> {
+    fn from_rows(rows: &[QueryResult]) -> std::result::Result<Vec<Self>, DbErr> {
+        let own = T::from_rows(rows)?;
+        let at = rows
+            .first()
+            .and_then(|first| joined_at::<U>(&first.column_names()));
+        Ok(match at {
+            Some(at) => own
+                .into_iter()
+                .zip(U::from_rows_at(rows, at, JOINED_PREFIX)?)
+                .map(|(row, joined)| Self {
+                    row,
+                    joined: Some(joined),
+                })
+                .collect(),
+            None => own
+                .into_iter()
+                .map(|row| Self { row, joined: None })
+                .collect(),
+        })
+    }
+
+    // Positions: where the joined row starts, its optional columns
+    // (`U::OPTIONAL` of them), then the row's own.
+    const SQLITE: Option<SqliteRead<Self>> = match (T::SQLITE, U::SQLITE) {
+        (Some(_), Some(_)) => Some(SqliteRead {
+            positions: joined_positions::<T, U>,
+            row: joined_row::<T, U>,
+        }),
+        _ => None,
+    };
+}
+
+fn joined_positions<T: Rows, U: RowsAt>(
+    statement: &rusqlite::Statement<'_>,
+    first: usize,
+    prefix: &str,
+) -> Vec<Option<usize>> {
+    let at = joined_at::<U>(&statement.column_names());
+    let mut positions = vec![at];
+    match at {
+        Some(at) => positions.extend((U::SQLITE
+            .expect("Joined reads SQLite only when U does")
+            .positions)(statement, at, JOINED_PREFIX)),
+        None => positions.extend(std::iter::repeat_n(None, U::OPTIONAL)),
+    }
+    positions.extend((T::SQLITE
+        .expect("Joined reads SQLite only when T does")
+        .positions)(statement, first, prefix));
+    positions
+}
+
+fn joined_row<T: Rows, U: RowsAt>(
+    row: &rusqlite::Row<'_>,
+    first: usize,
+    positions: &[Option<usize>],
+) -> rusqlite::Result<Joined<T, U>> {
+    let (&at, rest) = positions
+        .split_first()
+        .expect("joined_positions starts with the joined row's");
+    let (joined, own) = rest.split_at(U::OPTIONAL);
+    Ok(Joined {
+        row: (T::SQLITE.expect("Joined reads SQLite only when T does").row)(row, first, own)?,
+        joined: match at {
+            Some(at) => Some((U::SQLITE
+                .expect("Joined reads SQLite only when U does")
+                .row)(row, at, joined)?),
+            None => None,
+        },
     })
 }
 
@@ -609,6 +801,29 @@ pub(crate) struct Keyset<'a> {
     pub item: &'a str,
 }
 
+/// A row of another table beside each of a list's rows (`Joined`): the row
+/// of `table` (with its alias) whose `key` is the list row's `column`,
+/// selecting `columns` (named after `JOINED_PREFIX`: `joined_list`).
+#[derive(Clone, Copy)]
+pub(crate) struct Join<'a> {
+    pub table: &'a str,
+    pub key: &'a str,
+    pub column: &'a str,
+    pub columns: &'a str,
+}
+
+impl Join<'_> {
+    /// The join to the rows of `alias` (the list's table, or its page).
+    fn on(&self, alias: &str) -> String {
+        format!(
+            " JOIN {table} ON {key} = {alias}.{column}",
+            table = self.table,
+            key = self.key,
+            column = self.column,
+        )
+    }
+}
+
 /// Where a list's statement has its cursor columns and its parent: under
 /// the row's own column names when the row reads them anyway (an
 /// article's `created_at`, `id`, `author_id`), so no value is read twice;
@@ -718,13 +933,54 @@ impl<'a> Keyset<'a> {
         order: Order,
         request: &PageRequest,
     ) -> Result<ById<Page<T>>> {
+        self.pages_joined(db, parent, parents, order, request, None)
+            .await
+    }
+
+    /// `pages_per_parent`, each row with the row `join` names beside it
+    /// (read as `Joined`).
+    pub(crate) async fn pages_per_parent_joined<T: Rows>(
+        &self,
+        db: &impl Reader,
+        parent: &str,
+        parents: &[i64],
+        order: Order,
+        request: &PageRequest,
+        join: Join<'_>,
+    ) -> Result<ById<Page<T>>> {
+        self.pages_joined(db, parent, parents, order, request, Some(join))
+            .await
+    }
+
+    async fn pages_joined<T: Rows>(
+        &self,
+        db: &impl Reader,
+        parent: &str,
+        parents: &[i64],
+        order: Order,
+        request: &PageRequest,
+        join: Option<Join<'_>>,
+    ) -> Result<ById<Page<T>>> {
         // A parent's page is at most `limit` rows: one allocation each.
         let limit = usize::try_from(request.limit()).unwrap_or(0);
         if let (Some(direct), Some(read)) = (db.direct(), T::SQLITE) {
             // In-process, one cached statement run per parent walks each
             // parent's index range and nothing else; each run's rows are
-            // that parent's page, in order.
-            let sql = self.page_of_one(self.columns, parent, "?", order, request);
+            // that parent's page, in order (a joined row is looked up by
+            // its key for each row, as the rows come).
+            let sql = match join {
+                Some(join) => {
+                    let columns = format!("{}, {}", self.columns, join.columns);
+                    let from = format!("{}{}", self.from, join.on(self.item));
+                    Keyset {
+                        columns: &columns,
+                        from: &from,
+                        ..*self
+                    }
+                    .page_of_one(&columns, parent, "?", order, request)
+                }
+                None => self.page_of_one(self.columns, parent, "?", order, request),
+            };
             let mut pages = ById::with_capacity_and_hasher(parents.len(), Default::default());
             let mut reading = None;
             let ran = direct.query_each(
@@ -753,8 +1009,8 @@ impl<'a> Keyset<'a> {
             ById::with_capacity_and_hasher(parents.len(), Default::default());
         if !parents.is_empty() {
             let (sql, values) = match db.get_database_backend() {
-                DbBackend::Postgres => self.lateral_pages(parent, parents, order, request),
-                _ => self.correlated_pages(parent, parents, order, request),
+                DbBackend::Postgres => self.lateral_pages(parent, parents, order, request, join),
+                _ => self.correlated_pages(parent, parents, order, request, join),
             };
             let mut without_parent = false;
             each_keyed_row(db, &sql, values, self.keys, |row: Keyed<T>| {
@@ -843,22 +1099,48 @@ impl<'a> Keyset<'a> {
             .unwrap_or_default()
     }
 
+    /// PostgreSQL's pages per parent: a `LATERAL` page for each parent of
+    /// an array; one parent's page alone (see `any_of`).
+    ///
+    /// A joined row is joined to the page's rows after the page's `LIMIT`:
+    /// with the join inside the page, PostgreSQL found its generic plan
+    /// dearer than the plan for a much-commented article and planned the
+    /// join anew on every run (pg_stat_statements on `article`: 121 µs of
+    /// planning and 137 µs running a run; outside, the page plans as it
+    /// does alone and the join has at most `limit` rows to go through).
     fn lateral_pages(
         &self,
         parent: &str,
         parents: &[i64],
         order: Order,
         request: &PageRequest,
+        join: Option<Join<'_>>,
     ) -> (String, Vec<Value>) {
-        let page = self.page_of_one(self.columns, parent, "parent.key", order, request);
-        let mut values = vec![Value::from(parents.to_vec())];
-        values.extend(Self::cursor_values(request));
-        (
-            format!(
-                "SELECT page.* FROM unnest(?::bigint[]) AS parent(key) CROSS JOIN LATERAL ({page}) page"
+        let (page, mut values) = match parents {
+            &[only] => (
+                self.page_of_one(self.columns, parent, "?", order, request),
+                vec![Value::from(only)],
             ),
-            values,
-        )
+            _ => {
+                let page = self.page_of_one(self.columns, parent, "parent.key", order, request);
+                (
+                    format!(
+                        "SELECT page.* FROM unnest(?::bigint[]) AS parent(key) CROSS JOIN LATERAL ({page}) page"
+                    ),
+                    vec![Value::from(parents.to_vec())],
+                )
+            }
+        };
+        values.extend(Self::cursor_values(request));
+        let sql = match join {
+            Some(join) => format!(
+                "SELECT page.*, {columns} FROM ({page}) page{on}",
+                columns = join.columns,
+                on = join.on("page"),
+            ),
+            None => page,
+        };
+        (sql, values)
     }
 
     /// SQLite's way to the same pages: for each parent id of a JSON array,
@@ -881,14 +1163,19 @@ impl<'a> Keyset<'a> {
         parents: &[i64],
         order: Order,
         request: &PageRequest,
+        join: Option<Join<'_>>,
     ) -> (String, Vec<Value>) {
         let rowid = format!("{}.rowid", self.item);
         let page = self.page_of_one(&rowid, parent, "parent.value", order, request);
         let mut values = vec![Value::from(json_ids(parents))];
         values.extend(Self::cursor_values(request));
+        let (joined, on) = match join {
+            Some(join) => (format!(", {}", join.columns), join.on(self.item)),
+            None => (String::new(), String::new()),
+        };
         (
             format!(
-                "SELECT {columns} FROM json_each(?) AS parent CROSS JOIN {from} WHERE {rowid} IN ({page})",
+                "SELECT {columns}{joined} FROM json_each(?) AS parent CROSS JOIN {from}{on} WHERE {rowid} IN ({page})",
                 columns = self.columns,
                 from = self.from,
             ),
@@ -992,18 +1279,19 @@ macro_rules! read_by_position {
     };
     ($row:ident { $($field:ident),+ ; $($maybe:ident),* $(,)? }) => {
         impl $row {
-            /// `row`, its optional fields at `maybe_at` (`named_positions`),
-            /// each value checked by sqlx.
+            /// `row` from column `first` on, its optional fields at
+            /// `maybe_at` (`named_positions`), each value checked by sqlx.
             fn read_checked(
                 row: &sea_orm::QueryResult,
+                first: usize,
                 prefix: &str,
                 maybe_at: &[Option<usize>],
             ) -> std::result::Result<Self, sea_orm::DbErr> {
-                $crate::domain::sql::check_positions(row, prefix, &[$(stringify!($field)),+]);
+                $crate::domain::sql::check_positions(row, first, prefix, &[$(stringify!($field)),+]);
                 // Unused by a row type without optional fields.
                 #[allow(unused_mut, unused_variables)]
                 let mut maybe_at = maybe_at.iter();
-                let mut at = 0..;
+                let mut at = first..;
                 Ok(Self {
                     $($field: row.try_get_by_index(at.next().expect("an endless range"))?,)+
                     $($maybe: match maybe_at.next().expect("one position per field") {
@@ -1019,8 +1307,9 @@ macro_rules! read_by_position {
                 row: &sea_orm::QueryResult,
                 prefix: &str,
             ) -> std::result::Result<Self, sea_orm::DbErr> {
-                let maybe_at = $crate::domain::sql::named_positions(row, &[$(stringify!($maybe)),*]);
-                Self::read_checked(row, prefix, &maybe_at)
+                let maybe_at =
+                    $crate::domain::sql::named_positions(row, prefix, &[$(stringify!($maybe)),*]);
+                Self::read_checked(row, 0, prefix, &maybe_at)
             }
         }
 
@@ -1030,24 +1319,38 @@ macro_rules! read_by_position {
             fn from_rows(
                 rows: &[sea_orm::QueryResult],
             ) -> std::result::Result<Vec<Self>, sea_orm::DbErr> {
+                <Self as $crate::domain::sql::RowsAt>::from_rows_at(rows, 0, "")
+            }
+        }
+
+        impl $crate::domain::sql::RowsAt for $row {
+            const FIRST: &'static str = $crate::domain::sql::first_of!($($field),+);
+            const OPTIONAL: usize = [$(stringify!($maybe)),*].len();
+
+            fn from_rows_at(
+                rows: &[sea_orm::QueryResult],
+                from: usize,
+                prefix: &str,
+            ) -> std::result::Result<Vec<Self>, sea_orm::DbErr> {
                 let Some(first) = rows.first() else {
                     return Ok(Vec::new());
                 };
                 // Found once per statement, not once per row.
-                let maybe_at = $crate::domain::sql::named_positions(first, &[$(stringify!($maybe)),*]);
+                let maybe_at =
+                    $crate::domain::sql::named_positions(first, prefix, &[$(stringify!($maybe)),*]);
                 // Collected into a vector sized once: `collect` into a
                 // `Result` cannot know the length and grows as it goes.
                 let mut read = Vec::with_capacity(rows.len());
                 let checked = |mut read: Vec<Self>| {
                     for row in rows {
-                        read.push(Self::read_checked(row, "", &maybe_at)?);
+                        read.push(Self::read_checked(row, from, prefix, &maybe_at)?);
                     }
                     Ok(read)
                 };
                 let Some(first_pg) = first.try_as_pg_row() else {
                     return checked(read);
                 };
-                let mut at = 0..;
+                let mut at = from..;
                 #[allow(unused_mut, unused_variables)]
                 let mut maybe = maybe_at.iter();
                 let all_fit = true
@@ -1065,11 +1368,11 @@ macro_rules! read_by_position {
                     return checked(read);
                 }
                 for result in rows {
-                    $crate::domain::sql::check_positions(result, "", &[$(stringify!($field)),+]);
+                    $crate::domain::sql::check_positions(result, from, prefix, &[$(stringify!($field)),+]);
                     let row = result
                         .try_as_pg_row()
                         .expect("the rows of one statement come from one database");
-                    let mut at = 0..;
+                    let mut at = from..;
                     #[allow(unused_mut, unused_variables)]
                     let mut maybe = maybe_at.iter();
                     read.push(Self {
@@ -1089,6 +1392,14 @@ macro_rules! read_by_position {
     };
 }
 pub(crate) use read_by_position;
+
+/// The first of a list of fields, as a name (`RowsAt::FIRST`).
+macro_rules! first_of {
+    ($first:ident $(, $rest:ident)*) => {
+        stringify!($first)
+    };
+}
+pub(crate) use first_of;
 
 /// A set of a row type's optional columns (its `read_by_position` fields
 /// after `;`), one bit each, and the select list it makes: `always` (the
@@ -1154,25 +1465,28 @@ pub(crate) fn chosen<T>(value: Option<T>, row: &str, id: i64, column: &str) -> R
 
 /// Where `row`'s statement has a column of each of `names` (see
 /// `read_by_position`); asks for the names only when there are any.
-pub(crate) fn named_positions(row: &QueryResult, names: &[&str]) -> Vec<Option<usize>> {
+pub(crate) fn named_positions(
+    row: &QueryResult,
+    prefix: &str,
+    names: &[&str],
+) -> Vec<Option<usize>> {
     if names.is_empty() {
         return Vec::new();
     }
     let columns = row.column_names();
     names
         .iter()
-        .map(|name| columns.iter().position(|column| column == name))
+        .map(|name| {
+            let name = prefixed(prefix, name);
+            columns.iter().position(|column| *column == name)
+        })
         .collect()
 }
 
 /// See `read_by_position`.
-pub(crate) fn check_positions(row: &QueryResult, prefix: &str, fields: &[&str]) {
+pub(crate) fn check_positions(row: &QueryResult, first: usize, prefix: &str, fields: &[&str]) {
     if cfg!(debug_assertions) {
-        let names = row.column_names();
-        assert!(
-            prefix.is_empty() && names.len() >= fields.len() && names[..fields.len()] == *fields,
-            "a row read by position selects {names:?} (prefix {prefix:?}), not {fields:?} first"
-        );
+        check_names(&row.column_names(), first, prefix, fields);
     }
 }
 
@@ -1279,5 +1593,76 @@ mod tests {
             .unwrap();
         assert_eq!(ids(&rest[&7]), vec![7]);
         assert!(!rest[&7].has_next && rest[&7].has_previous);
+    }
+
+    /// A joined row comes with each row of each page, read from its
+    /// prefixed columns after the row's own; without the join, none.
+    #[tokio::test]
+    async fn a_joined_row_is_read_beside_each_row_of_each_page() {
+        use super::super::profiles::{Profile, ProfileColumns};
+        let db = items().await;
+        execute(
+            &db,
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, username TEXT NOT NULL)",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+        execute(
+            &db,
+            "INSERT INTO users SELECT DISTINCT parent, 'user-' || parent FROM items",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+        let columns = joined_list(&ProfileColumns::NONE.select_list());
+        assert_eq!(columns, "u.id AS joined_id, u.username AS joined_username");
+        let join = Join {
+            table: "users u",
+            key: "u.id",
+            column: "parent",
+            columns: &columns,
+        };
+        let first_two = PageRequest::parse(Some(2), None).unwrap();
+        let pages = ITEMS
+            .pages_per_parent_joined::<Joined<Item, Profile>>(
+                &db,
+                "i.parent",
+                &[3, 4],
+                Order::NewestFirst,
+                &first_two,
+                join,
+            )
+            .await
+            .unwrap();
+        for parent in [3, 4] {
+            let page = &pages[&parent];
+            assert_eq!(page.edges.len(), 2);
+            for edge in &page.edges {
+                assert_eq!(edge.node.row.id % 600, parent);
+                let user = edge.node.joined.as_ref().expect("the joined user");
+                assert_eq!(
+                    (user.id, user.username.as_str()),
+                    (parent, &*format!("user-{parent}"))
+                );
+            }
+        }
+
+        let alone = ITEMS
+            .pages_per_parent::<Joined<Item, Profile>>(
+                &db,
+                "i.parent",
+                &[3],
+                Order::NewestFirst,
+                &first_two,
+            )
+            .await
+            .unwrap();
+        assert!(
+            alone[&3]
+                .edges
+                .iter()
+                .all(|edge| edge.node.joined.is_none())
+        );
     }
 }

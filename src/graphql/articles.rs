@@ -152,7 +152,7 @@ impl Article {
             first,
             after,
             total,
-            Comment::new,
+            Comment::from_row,
         )
         .await
     }

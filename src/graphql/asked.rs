@@ -29,6 +29,7 @@ pub struct OfUsers {
 pub struct Asked {
     articles: Memo<ArticleColumns>,
     users: Memo<OfUsers>,
+    authors: Memo<Option<ProfileColumns>>,
 }
 
 struct Memo<T>(Mutex<Vec<(usize, T)>>);
@@ -109,6 +110,23 @@ pub fn of_user(ctx: &Context<'_>) -> OfUsers {
 /// What a connection of users (the field of `ctx`) asks of its nodes.
 pub fn of_user_nodes(ctx: &Context<'_>) -> OfUsers {
     Memo::get(|asked| &asked.users, ctx, |ctx| of_users(node_fields(ctx)))
+}
+
+/// The columns a connection of comments (the field of `ctx`) reads of
+/// their authors, read in the same statement (`comments::pages_by_article`):
+/// what every `author` field of its nodes asks, or `None` where no node
+/// asks for its author.
+pub fn comment_authors(ctx: &Context<'_>) -> Option<ProfileColumns> {
+    Memo::get(
+        |asked| &asked.authors,
+        ctx,
+        |ctx| {
+            node_fields(ctx)
+                .filter(|field| field.name() == "author")
+                .map(|author| of_users(author.selection_set()).columns)
+                .reduce(ProfileColumns::with)
+        },
+    )
 }
 
 /// Whether a connection (the field of `ctx`) asks `field` of its nodes.

@@ -15,6 +15,7 @@ use super::loaders::{ArticleById, UserById};
 use super::users::User;
 use super::viewer::ContextExt as _;
 use crate::domain::articles::ArticleRow;
+use crate::domain::comments::CommentRow;
 use crate::domain::profiles::{self, Profile, ProfileColumns};
 use crate::domain::{self, articles as domain_articles, comments as domain_comments};
 use crate::events::Event;
@@ -23,6 +24,8 @@ use crate::events::Event;
 #[derive(Clone)]
 pub struct Comment {
     model: comment::Model,
+    /// Its author, where the page it is on read them (`CommentRow`).
+    author: Option<Profile>,
     /// Its author and article, when they were loaded already: a subscription
     /// event loads them once for all its subscribers.
     preloaded: Option<Arc<CommentContext>>,
@@ -39,6 +42,16 @@ impl Comment {
     pub fn new(model: comment::Model) -> Self {
         Self {
             model,
+            author: None,
+            preloaded: None,
+        }
+    }
+
+    /// A comment of a page, with its author if the page read them.
+    pub fn from_row(row: CommentRow) -> Self {
+        Self {
+            model: row.row,
+            author: row.joined,
             preloaded: None,
         }
     }
@@ -46,6 +59,7 @@ impl Comment {
     fn with_context(context: Arc<CommentContext>) -> Self {
         Self {
             model: context.comment.clone(),
+            author: None,
             preloaded: Some(context),
         }
     }
@@ -72,6 +86,11 @@ impl Comment {
     async fn author(&self, ctx: &Context<'_>) -> Result<User> {
         if let Some(preloaded) = &self.preloaded {
             return Ok(User::new(preloaded.author.clone()));
+        }
+        // Read with the page, with every column this field asks for
+        // (`asked::comment_authors`).
+        if let Some(author) = &self.author {
+            return Ok(User::new(author.clone()));
         }
         ctx.load_one(UserById(
             self.model.author_id,

@@ -179,7 +179,8 @@ impl<R: Relation> PageOf<R> {
 pub trait Relation: Copy + Eq + Hash + std::fmt::Debug + Send + Sync + 'static {
     type Row: Clone + Send + Sync + 'static;
     /// Which of a row's columns a page reads: `()` where rows are read
-    /// whole, `ArticleColumns` for articles, `ProfileColumns` for users.
+    /// whole, `ArticleColumns` for articles, `ProfileColumns` for users,
+    /// the authors' `ProfileColumns` for comments (`None`: no author read).
     type Columns: Copy + Eq + Hash + std::fmt::Debug + Send + Sync + 'static;
 
     /// The columns the connection field in `ctx` asks its nodes for.
@@ -228,7 +229,6 @@ macro_rules! whole_rows {
     };
 }
 
-whole_rows!(ArticleComments, comment::Model, comments::pages_by_article);
 whole_rows!(
     WebhookDeliveries,
     webhook_delivery::Model,
@@ -259,6 +259,13 @@ macro_rules! chosen_rows {
     };
 }
 
+chosen_rows!(
+    ArticleComments,
+    comments::CommentRow,
+    Option<ProfileColumns>,
+    super::asked::comment_authors,
+    comments::pages_by_article
+);
 chosen_rows!(
     UserArticles,
     ArticleRow,

@@ -1,8 +1,9 @@
 //! Users are read with only the columns their query asks for (see
 //! `ProfileColumns`): every field of `User`, asked alone through every way
-//! to a user (an author, a comment's author, followers, following, a node,
-//! a notification's actor, a fragment), answers what the user's own
-//! profile answers, never an error for a column its statement left out.
+//! to a user (an author, a comment's author (read with its page),
+//! followers, following, a node, a notification's actor, a fragment),
+//! answers what the user's own profile answers, never an error for a
+//! column its statement left out.
 
 use serde_json::{Value, json};
 
@@ -45,6 +46,10 @@ e2e! {
             ("an article's author", "articles(first: 5) { nodes { author { SELECTION } } }".to_owned(), "/articles/nodes/0/author"),
             ("a lookup's author", format!("article(slug: {slug_arg}) {{ author {{ SELECTION }} }}"), "/article/author"),
             ("a comment's author", format!("article(slug: {slug_arg}) {{ comments(first: 5) {{ nodes {{ author {{ SELECTION }} }} }} }}"), "/article/comments/nodes/0/author"),
+            // Read with the comments' page: it reads every column any of
+            // the nodes' `author` fields asks for.
+            ("a comment's author, by its edge", format!("article(slug: {slug_arg}) {{ comments(first: 5) {{ edges {{ node {{ author {{ SELECTION }} }} }} }} }}"), "/article/comments/edges/0/node/author"),
+            ("a comment's author beside another", format!("article(slug: {slug_arg}) {{ comments(first: 5) {{ nodes {{ other: author {{ username }} author {{ SELECTION }} }} edges {{ node {{ author {{ image }} }} }} }} }}"), "/article/comments/nodes/0/author"),
             ("a follower", "user(username: \"bob\") { followers(first: 5) { nodes { SELECTION } } }".to_owned(), "/user/followers/nodes/0"),
             ("a followee, by its edge", "user(username: \"bob\") { following(first: 5) { edges { node { SELECTION } } } }".to_owned(), "/user/following/edges/0/node"),
             ("a node", format!("node(id: \"{jane_id}\") {{ ... on User {{ SELECTION }} }}"), "/node"),
