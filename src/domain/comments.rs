@@ -178,18 +178,13 @@ pub async fn pages_by_article(
     page: &PageRequest,
     authors: Option<ProfileColumns>,
 ) -> Result<ById<Page<CommentRow>>> {
-    let Some(authors) = authors else {
-        return BY_ARTICLE
-            .pages_per_parent(db, "c.article_id", article_ids, Order::NewestFirst, page)
-            .await;
-    };
-    let columns = sql::joined_list(&authors.select_list());
-    let join = Join {
+    let columns = authors.map(|authors| sql::joined_list(&authors.select_list()));
+    let join = columns.as_deref().map(|columns| Join {
         table: "users u",
         key: "u.id",
         column: "author_id",
-        columns: &columns,
-    };
+        columns,
+    });
     BY_ARTICLE
         .pages_per_parent_joined(
             db,

@@ -933,26 +933,13 @@ impl<'a> Keyset<'a> {
         order: Order,
         request: &PageRequest,
     ) -> Result<ById<Page<T>>> {
-        self.pages_joined(db, parent, parents, order, request, None)
+        self.pages_per_parent_joined(db, parent, parents, order, request, None)
             .await
     }
 
     /// `pages_per_parent`, each row with the row `join` names beside it
-    /// (read as `Joined`).
+    /// (read as `Joined`) when there is one.
     pub(crate) async fn pages_per_parent_joined<T: Rows>(
-        &self,
-        db: &impl Reader,
-        parent: &str,
-        parents: &[i64],
-        order: Order,
-        request: &PageRequest,
-        join: Join<'_>,
-    ) -> Result<ById<Page<T>>> {
-        self.pages_joined(db, parent, parents, order, request, Some(join))
-            .await
-    }
-
-    async fn pages_joined<T: Rows>(
         &self,
         db: &impl Reader,
         parent: &str,
@@ -1631,7 +1618,7 @@ mod tests {
                 &[3, 4],
                 Order::NewestFirst,
                 &first_two,
-                join,
+                Some(join),
             )
             .await
             .unwrap();
