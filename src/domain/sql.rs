@@ -64,7 +64,7 @@ pub(crate) fn placeholders(n: usize) -> String {
 /// generic plan of `= ANY($1)` or `unnest($1)` is costed for an array of
 /// ten. A batch of one (`article`'s comments and author) always looked
 /// cheaper, so it was planned on every request: with the comments' authors
-/// joined in, planning the join was a quarter of the database's time on
+/// joined in, planning the join was a third of the database's time on
 /// `article`. For one id PostgreSQL's statements say `= $1` (here and in
 /// `Keyset::pages_per_parent`), whose generic plan costs what each run's
 /// does, so PostgreSQL keeps it after five runs. (`plan_cache_mode =
