@@ -144,10 +144,10 @@ PY
   echo "$label: outbox drained in $((SECONDS - started)) s (pending now: $pending)" | tee -a "$out/own.txt"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
-# PostgreSQL's own work after a write benchmark (autovacuum of the tables
-# the writes grew, the checkpoint of their WAL) takes a core for minutes:
-# wait for it before the next measurement, so that SQLite's reads and the
-# write floor below are measured on a machine as quiet as the first part's.
+# What PostgreSQL still has to do after a part's writes (writing their
+# pages out at the next checkpoint; autovacuum, where the cluster runs it)
+# is done here, between the measurements, rather than during SQLite's
+# reads or the write floor below. Prints how long it took.
 quiesce_postgres() {
   psql "$DATABASE_URL" -q -c "CHECKPOINT"
   local started=$SECONDS busy=1

@@ -960,7 +960,6 @@ impl<'a> Keyset<'a> {
                     let columns = format!("{}, {}", self.columns, join.columns);
                     let from = format!("{}{}", self.from, join.on(self.item));
                     Keyset {
-                        columns: &columns,
                         from: &from,
                         ..*self
                     }
