@@ -79,11 +79,11 @@ async fn main() -> anyhow::Result<()> {
             ready.wait().await;
             let mut write = 0;
             while let Some(Ok(message)) = socket.next().await {
-                if let Message::Text(text) = message {
-                    if serde_json::from_str::<Kind<'_>>(&text).is_ok_and(|m| m.kind == "next") {
-                        arrivals.arrived(write, i);
-                        write += 1;
-                    }
+                if let Message::Text(text) = message
+                    && serde_json::from_str::<Kind<'_>>(&text).is_ok_and(|m| m.kind == "next")
+                {
+                    arrivals.arrived(write, i);
+                    write += 1;
                 }
             }
         });

@@ -12,6 +12,7 @@
 //! runs on its own.
 
 mod shared;
+mod writer;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,8 +22,8 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse as _, Response};
+use futures_util::StreamExt as _;
 use futures_util::stream::BoxStream;
-use futures_util::{SinkExt as _, StreamExt as _};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -38,6 +39,7 @@ use crate::graphql::{Viewer, batching, loaders};
 use crate::limits::{Caller, ClientAddress};
 
 pub(super) use shared::Subscriptions;
+use writer::Outgoing;
 
 /// The subprotocols, in the order the server prefers them.
 const PROTOCOLS: [&str; 2] = ["graphql-transport-ws", "graphql-ws"];
@@ -46,33 +48,6 @@ const PROTOCOLS: [&str; 2] = ["graphql-transport-ws", "graphql-ws"];
 /// than events arrive, its subscriptions wait here, their event buffers
 /// fill, and they are told they fell behind: memory stays bounded.
 const OUTGOING: usize = 64;
-
-/// What a connection's loop writes: a message of its own, or a response
-/// a shared subscription encoded once for all its subscribers, which only
-/// needs this subscriber's `head` (type and id) put before it.
-enum Outgoing {
-    Message(Message),
-    Shared { head: Arc<str>, payload: Arc<str> },
-}
-
-impl Outgoing {
-    fn text(message: &Value) -> Self {
-        Self::Message(text(message))
-    }
-
-    fn into_message(self) -> Message {
-        match self {
-            Outgoing::Message(message) => message,
-            Outgoing::Shared { head, payload } => {
-                let mut frame = String::with_capacity(head.len() + payload.len() + 1);
-                frame.push_str(&head);
-                frame.push_str(&payload);
-                frame.push('}');
-                Message::Text(frame.into())
-            }
-        }
-    }
-}
 
 /// A subscription of one connection: its own task (a query or mutation
 /// sent over the socket), or a place in a shared execution.
@@ -314,8 +289,8 @@ struct Connection {
     /// `apollographql-client-name` of the upgrade, for the refusal count.
     client_name: Option<Arc<str>>,
     subscriptions: HashMap<String, Running>,
-    /// Answers to the message being handled, sent by the loop itself: the
-    /// loop also drains `outgoing`, so waiting on it here could deadlock.
+    /// Answers to the message being handled, queued once it is: `handle`
+    /// itself never waits on a client's full queue.
     replies: Vec<Message>,
 }
 
@@ -346,14 +321,16 @@ impl Connection {
 
     async fn run(mut self, socket: WebSocket) {
         let limits = self.state.ws_limits;
-        let (mut sink, mut incoming) = socket.split();
-        let mut outgoing_rx = self.outgoing_rx.take().expect("BUG: run once");
+        let (sink, mut incoming) = socket.split();
+        let outgoing_rx = self.outgoing_rx.take().expect("BUG: run once");
+        let mut writer = tokio::spawn(writer::write(sink, outgoing_rx));
         let init_deadline = tokio::time::sleep(limits.init_timeout);
         tokio::pin!(init_deadline);
         let mut keepalive = tokio::time::interval(limits.keepalive);
         keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         keepalive.reset();
 
+        let mut written_out = false;
         let close = loop {
             let expiry = self.expires_at.map(until);
             tokio::select! {
@@ -364,8 +341,8 @@ impl Connection {
                         // place it would size every idle connection's task.
                         let handled = Box::pin(self.handle(&text)).await;
                         let mut sent = true;
-                        for reply in self.replies.drain(..) {
-                            sent &= sink.send(reply).await.is_ok();
+                        for reply in std::mem::take(&mut self.replies) {
+                            sent &= self.outgoing.send(Outgoing::Message(reply)).await.is_ok();
                         }
                         if let Err(close) = handled {
                             break Some(close);
@@ -378,10 +355,10 @@ impl Connection {
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break None,
                 },
-                Some(message) = outgoing_rx.recv() => {
-                    if sink.send(message.into_message()).await.is_err() {
-                        break None;
-                    }
+                // The socket failed under the writer.
+                _ = &mut writer => {
+                    written_out = true;
+                    break None;
                 }
                 () = sleep_or_never(expiry) => {
                     break Some(Close(4403, "Forbidden: the token has expired"));
@@ -399,35 +376,44 @@ impl Connection {
                         Protocol::Transport => json!({ "type": "ping" }),
                         Protocol::Legacy => json!({ "type": "ka" }),
                     };
-                    if sink.send(text(&ping)).await.is_err() {
-                        break None;
-                    }
+                    // A client with a full queue has messages to read
+                    // already; it needs no ping on top.
+                    let _ = self.outgoing.try_send(Outgoing::text(&ping));
                 }
             }
         };
 
         // Leaves shared executions and stops this connection's own tasks.
         self.subscriptions.clear();
-        if let Some(Close(code, reason)) = close {
-            let frame = CloseFrame {
-                code,
-                reason: Utf8Bytes::from_static(reason),
-            };
-            if sink.send(Message::Close(Some(frame))).await.is_ok() {
-                // The closing handshake: wait (briefly) for the client's
-                // answering Close before dropping the connection, or the
-                // client may see a reset instead of our close code.
-                let _ = tokio::time::timeout(CLOSE_HANDSHAKE, async {
-                    while let Some(Ok(message)) = incoming.next().await {
-                        if matches!(message, Message::Close(_)) {
-                            break;
-                        }
-                    }
-                })
-                .await;
-            }
+        if written_out {
+            return;
         }
-        let _ = sink.close().await;
+        let frame = close.map(|Close(code, reason)| CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        });
+        let handshake = frame.is_some();
+        if self.outgoing.send(Outgoing::End(frame)).await.is_ok() && handshake {
+            // The closing handshake: wait (briefly) for the client's
+            // answering Close before dropping the connection, or the
+            // client may see a reset instead of our close code.
+            let _ = tokio::time::timeout(CLOSE_HANDSHAKE, async {
+                while let Some(Ok(message)) = incoming.next().await {
+                    if matches!(message, Message::Close(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
+        // A client that reads nothing would hold the writer on its last
+        // frames for ever; it gets as long as the handshake.
+        if tokio::time::timeout(CLOSE_HANDSHAKE, &mut writer)
+            .await
+            .is_err()
+        {
+            writer.abort();
+        }
     }
 
     /// Whether this connection's session is among `ended` (or, when the
