@@ -109,6 +109,7 @@ async fn main() -> anyhow::Result<()> {
     for write in 0..args.writes {
         let sent = Instant::now();
         add_comment(&http, &args.write_to, &token, &slug, write).await?;
+        let answered = sent.elapsed();
         let deadline = sent + Duration::from_secs(30);
         while arrivals.count(write) < args.subscribers && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(1)).await;
@@ -123,12 +124,13 @@ async fn main() -> anyhow::Result<()> {
         let pct =
             |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
         println!(
-            "write {write}: {} of {} received; p50 {:.1} ms, p99 {:.1} ms, last {:.1} ms",
+            "write {write}: {} of {} received; p50 {:.1} ms, p99 {:.1} ms, last {:.1} ms (the write answered in {:.1} ms)",
             latencies.len(),
             args.subscribers,
             pct(0.50).as_secs_f64() * 1e3,
             pct(0.99).as_secs_f64() * 1e3,
             latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+            answered.as_secs_f64() * 1e3,
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

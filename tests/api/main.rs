@@ -31,6 +31,7 @@ mod node;
 mod notifications;
 mod pagination;
 mod persisted_queries;
+mod postgres_sockets;
 mod process;
 mod profiles;
 mod query_connection;
