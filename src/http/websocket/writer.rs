@@ -7,7 +7,7 @@
 //! nothing to read. With 10,000 subscribers of one subscription an event
 //! wakes 10,000 connections: this task waits on its queue alone, so an
 //! event costs a socket its frame and its write. Measured at 10,000
-//! (BENCHMARKS.md, issue 17 session 15): 156-172 -> 142-150 ms of server
+//! (BENCHMARKS.md, issue 17 session 15): 140-174 -> 128-138 ms of server
 //! CPU a write.
 
 use std::sync::Arc;
