@@ -330,7 +330,6 @@ impl Connection {
         keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         keepalive.reset();
 
-        let mut written_out = false;
         let close = loop {
             let expiry = self.expires_at.map(until);
             tokio::select! {
@@ -356,10 +355,7 @@ impl Connection {
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break None,
                 },
                 // The socket failed under the writer.
-                _ = &mut writer => {
-                    written_out = true;
-                    break None;
-                }
+                _ = &mut writer => break None,
                 () = sleep_or_never(expiry) => {
                     break Some(Close(4403, "Forbidden: the token has expired"));
                 }
@@ -385,7 +381,9 @@ impl Connection {
 
         // Leaves shared executions and stops this connection's own tasks.
         self.subscriptions.clear();
-        if written_out {
+        // Ended before its `End`: the socket failed, and there is nothing
+        // left to close (nor may its handle be awaited again).
+        if writer.is_finished() {
             return;
         }
         let frame = close.map(|Close(code, reason)| CloseFrame {
