@@ -230,11 +230,12 @@ async fn subscribe(
         tcp.bind(std::net::SocketAddr::new(source, 0))?;
     }
     let stream = tcp.connect(server).await?;
-    // A small read buffer, as the server's: tungstenite zeroes the free
-    // part of it before every read, and at its 128 KiB default that
-    // (with the reallocations it brings) was 43 % of this client's CPU,
-    // taken from the two cores the server being measured runs on.
-    let config = WebSocketConfig::default().read_buffer_size(4 * 1024);
+    // A small read buffer: tungstenite zeroes the free part of it before
+    // every read. At its 128 KiB default that (with the reallocations it
+    // brings) was 43 % of this client's CPU, taken from the two cores the
+    // server being measured runs on; at 4 KiB still 8 %. The server's
+    // messages here are ~150 bytes: a larger one takes more reads.
+    let config = WebSocketConfig::default().read_buffer_size(512);
     let (mut socket, _) =
         tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await?;
     socket
