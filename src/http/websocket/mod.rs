@@ -233,8 +233,9 @@ pub(super) fn upgrade(
         _ => Protocol::Transport,
     };
     ws.on_upgrade(move |socket| async move {
-        Connection::new(state, protocol, client, user_agent, client_name)
-            .run(socket)
+        let (outgoing, outgoing_rx) = mpsc::channel(OUTGOING);
+        Connection::new(state, protocol, client, user_agent, client_name, outgoing)
+            .run(socket, outgoing_rx)
             .await;
         drop(guard);
     })
@@ -276,8 +277,8 @@ struct Connection {
     /// Where the connection came from: whose budget an anonymous
     /// subscription spends, and the resolvers' `ClientAddress`.
     client: ClientAddress,
+    /// The queue to this connection's writer (`writer::write`).
     outgoing: mpsc::Sender<Outgoing>,
-    outgoing_rx: Option<mpsc::Receiver<Outgoing>>,
     viewer: Option<Viewer>,
     /// When the token sent at `connection_init` expires (Unix seconds):
     /// the connection is closed with 4403 then.
@@ -301,14 +302,13 @@ impl Connection {
         client: ClientAddress,
         user_agent: UserAgent,
         client_name: Option<Arc<str>>,
+        outgoing: mpsc::Sender<Outgoing>,
     ) -> Self {
-        let (outgoing, outgoing_rx) = mpsc::channel(OUTGOING);
         Self {
             state,
             protocol,
             client,
             outgoing,
-            outgoing_rx: Some(outgoing_rx),
             viewer: None,
             expires_at: None,
             ended: None,
@@ -319,10 +319,9 @@ impl Connection {
         }
     }
 
-    async fn run(mut self, socket: WebSocket) {
+    async fn run(mut self, socket: WebSocket, outgoing_rx: mpsc::Receiver<Outgoing>) {
         let limits = self.state.ws_limits;
         let (sink, mut incoming) = socket.split();
-        let outgoing_rx = self.outgoing_rx.take().expect("BUG: run once");
         let mut writer = tokio::spawn(writer::write(sink, outgoing_rx));
         let init_deadline = tokio::time::sleep(limits.init_timeout);
         tokio::pin!(init_deadline);

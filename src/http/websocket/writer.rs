@@ -61,18 +61,19 @@ pub(super) async fn write(
     mut outgoing: mpsc::Receiver<Outgoing>,
 ) {
     while let Some(message) = outgoing.recv().await {
-        match message {
-            Outgoing::End(frame) => {
-                if let Some(frame) = frame {
-                    let _ = sink.send(Message::Close(Some(frame))).await;
-                }
-                break;
-            }
-            message => {
-                if sink.send(message.into_message()).await.is_err() {
-                    return;
-                }
-            }
+        let (message, last) = match message {
+            // No Close of ours: the client's came first (tungstenite
+            // refuses to send one after it) or the connection is gone;
+            // only the sink is left to close.
+            Outgoing::End(None) => break,
+            end @ Outgoing::End(Some(_)) => (end.into_message(), true),
+            message => (message.into_message(), false),
+        };
+        if sink.send(message).await.is_err() {
+            return;
+        }
+        if last {
+            break;
         }
     }
     let _ = sink.close().await;
