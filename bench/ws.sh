@@ -5,8 +5,10 @@
 # records.
 #
 # Env: SUBSCRIBERS (10000); SOURCES, how many loopback source addresses the
-# subscribers spread over, from 127.0.0.2 (1 + SUBSCRIBERS / 20000: one
-# address has ~28,000 ephemeral ports); SERVER, another server binary to
+# subscribers spread over, from 127.0.0.2 on, new ones for each scenario (1 +
+# SUBSCRIBERS / 20000: one address has ~28,000 ephemeral ports; a run
+# started within a minute of another finds their ports in TIME_WAIT and
+# connects slowly); SERVER, another server binary to
 # measure (an older build, for before and after) and CLIENT, a built
 # ws-fanout (with both, nothing is built); PORT_BASE (18391);
 # SCENARIOS (`sqlite postgres hop`); PG_ADMIN.
@@ -34,7 +36,6 @@ if [ -z "${SERVER:-}" ] || [ -z "${CLIENT:-}" ]; then
 fi
 server=${SERVER:-"$root/target/release/conduit-gateway"}
 client=${CLIENT:-"$root/target/release/examples/ws-fanout"}
-sources=$(seq -s, -f '127.0.0.%g' 2 $((SOURCES + 1)))
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
@@ -56,7 +57,14 @@ serve "$a" "$pg_url"
 serve "$b" "$pg_url"
 serve "$s" "sqlite://$work/ws.db?mode=rwc"
 pid_of() { pgrep -f "listen 127.0.0.1:$1 "; }
+# Each scenario connects from source addresses of its own: the previous
+# one's ports sit in TIME_WAIT for a minute, and binding beside 10,000 of
+# them made the next scenario's connecting take 16-26 s instead of 2.
+first_source=2
 fanout() {  # subscribe-port write-port
+  local sources
+  sources=$(seq -s, -f '127.0.0.%g' "$first_source" $((first_source + SOURCES - 1)))
+  first_source=$((first_source + SOURCES))
   "$client" --subscribe-to "127.0.0.1:$1" --write-to "127.0.0.1:$2" --subscribers "$SUBSCRIBERS" \
     --writes 5 --server-pid "$(pid_of "$1")" --source-addresses "$sources"
   echo "server /metrics: $(curl -s "http://127.0.0.1:$1/metrics" | grep -E '^conduit_subscription_(executions|deliveries)_total' | tr '\n' ' ')"
