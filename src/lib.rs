@@ -3,6 +3,8 @@
 //! Data flows down one way: `http` → `graphql` → `domain` → `entity`; nothing
 //! below knows about what is above it.
 
+/// The server binary's global allocator.
+pub mod allocator;
 /// Password hashing, access and refresh tokens, ended sessions.
 pub mod auth;
 /// Settings from flags and the environment.
