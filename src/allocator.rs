@@ -18,9 +18,9 @@
 //! mimalloc aligns every block of 16 bytes or more to 16 and every smaller
 //! one to the word (its `alloc.c` asserts the first), so a layout whose
 //! alignment is at most 16 and at most its size gets what it needs from
-//! the plain calls. Any other layout keeps the aligned ones. With the
-//! crate's `override` feature (Cargo.toml) the same mimalloc is also the C
-//! library's `malloc`, which the bundled SQLite calls.
+//! the plain calls. Any other layout keeps the aligned ones. With
+//! libmimalloc-sys's `override` feature (Cargo.toml) the same mimalloc is
+//! also the C library's `malloc`, which the bundled SQLite calls.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::ffi::c_void;

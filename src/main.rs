@@ -8,9 +8,8 @@ use conduit_gateway::{db, documents, graphql, seed, startup, telemetry};
 /// mimalloc instead of glibc's malloc: a profile of the `deep` benchmark
 /// spent ~30 % of the server's CPU in glibc malloc/free and its arena
 /// locks (large responses allocate and free many small values across both
-/// worker threads). With the `override` feature (Cargo.toml) it is
-/// the C library's malloc too, which the bundled SQLite calls; see
-/// `conduit_gateway::allocator` for how it is called.
+/// worker threads). `conduit_gateway::allocator` says how it is called,
+/// and that it is the C library's malloc too.
 #[global_allocator]
 static ALLOCATOR: conduit_gateway::allocator::Mimalloc = conduit_gateway::allocator::Mimalloc;
 
